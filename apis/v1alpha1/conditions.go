@@ -1,0 +1,71 @@
+package v1alpha1
+
+// Condition types.
+const (
+	// ConditionReady is True when an object is valid and its dependencies are in place.
+	ConditionReady = "Ready"
+	// ConditionRepositoryFound is about the configuration's Repository and its usagePolicy.
+	ConditionRepositoryFound = "RepositoryFound"
+	// ConditionStorageSecretFound is about the Repository's storage Secret and its keys.
+	ConditionStorageSecretFound = "StorageSecretFound"
+	// ConditionTargetFound is about the target object.
+	ConditionTargetFound = "TargetFound"
+	// ConditionTaskResolved is about the Task and its Functions.
+	ConditionTaskResolved = "TaskResolved"
+	// ConditionScheduleValid is about the schedule expression.
+	ConditionScheduleValid = "ScheduleValid"
+	// ConditionBackupSucceeded is set on a session when every host finished.
+	ConditionBackupSucceeded = "BackupSucceeded"
+	// ConditionRestoreSucceeded is set on a restore session when every host finished.
+	ConditionRestoreSucceeded = "RestoreSucceeded"
+	// ConditionHooksSucceeded is about pre/post hooks.
+	ConditionHooksSucceeded = "HooksSucceeded"
+	// ConditionSnapshotReady is about the CSI VolumeSnapshot of a Snapshot source.
+	ConditionSnapshotReady = "SnapshotReady"
+)
+
+// Condition reasons. Each says what is wrong in a word; the message says how to fix it.
+const (
+	ReasonValid                  = "Valid"
+	ReasonRepositoryNotFound     = "RepositoryNotFound"
+	ReasonNamespaceNotAllowed    = "NamespaceNotAllowed"
+	ReasonSecretNotFound         = "SecretNotFound"
+	ReasonSecretKeyMissing       = "SecretKeyMissing"
+	ReasonTargetNotFound         = "TargetNotFound"
+	ReasonTargetKindUnsupported  = "TargetKindUnsupported"
+	ReasonPathNotOnVolume        = "PathNotOnVolume"
+	ReasonTaskNotFound           = "TaskNotFound"
+	ReasonFunctionNotFound       = "FunctionNotFound"
+	ReasonParamMissing           = "ParamMissing"
+	ReasonInvalidSchedule        = "InvalidSchedule"
+	ReasonPreviousStillRunning   = "PreviousSessionStillRunning"
+	ReasonTimedOut               = "TimedOut"
+	ReasonHookFailed             = "HookFailed"
+	ReasonSnapshotClassNotFound  = "SnapshotClassNotFound"
+	ReasonSnapshotClassAmbiguous = "SnapshotClassAmbiguous"
+	ReasonSucceeded              = "Succeeded"
+	ReasonFailed                 = "Failed"
+	ReasonInProgress             = "InProgress"
+)
+
+// Labels, annotations and finalizers.
+const (
+	// LabelSession marks objects created for a session (work items, Jobs, holder pods).
+	LabelSession = "trove.dev/session"
+	// LabelConfiguration marks sessions and items of a BackupConfiguration.
+	LabelConfiguration = "trove.dev/backup-configuration"
+	// AnnotationBackupBlueprint applies a BackupBlueprint to a workload, PVC or AppBinding.
+	AnnotationBackupBlueprint = "trove.dev/backup-blueprint"
+	// AnnotationTargetPaths lists the paths a blueprint backs up, comma separated.
+	AnnotationTargetPaths = "trove.dev/target-paths"
+	// AnnotationSchedule overrides a blueprint's schedule for one target.
+	AnnotationSchedule = "trove.dev/schedule"
+	// AnnotationParamPrefix prefixes blueprint Task params set on a target.
+	AnnotationParamPrefix = "params.trove.dev/"
+	// AnnotationSnapshotClass picks the VolumeSnapshotClass for one PVC.
+	AnnotationSnapshotClass = "trove.dev/snapshot-class"
+	// AnnotationDefaultSnapshotClass marks a driver's default class for Trove.
+	AnnotationDefaultSnapshotClass = "trove.dev/default-snapshot-class"
+	// FinalizerRepository holds a Repository while sessions use it or its data is wiped.
+	FinalizerRepository = "trove.dev/repository"
+)
