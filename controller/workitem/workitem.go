@@ -1,0 +1,122 @@
+// Package workitem builds the work items (VolumeBackup, VolumeRestore) the controller
+// hands to node agents: their deterministic names (so a restarted controller never
+// creates a second item for the same pair), the stable path restic records, the tags
+// that identify a volume across pod restarts, and the throttle taken from the
+// configuration.
+package workitem
+
+import (
+	"fmt"
+	"hash/fnv"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	troveapi "trove.dev/trove/apis/v1alpha1"
+	"trove.dev/trove/controller/target"
+)
+
+// Name joins parts into a DNS-1123 label of at most 63 characters; a name that would
+// be longer is cut and made unique with a hash of the whole.
+func Name(parts ...string) string {
+	full := strings.ToLower(strings.Join(parts, "-"))
+	full = strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' {
+			return r
+		}
+		return '-'
+	}, full)
+	full = strings.Trim(full, "-")
+	if len(full) <= validation.DNS1123LabelMaxLength {
+		return full
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(strings.Join(parts, "\x00")))
+	suffix := fmt.Sprintf("-%08x", h.Sum32())
+	return strings.TrimRight(full[:validation.DNS1123LabelMaxLength-len(suffix)], "-") + suffix
+}
+
+// Identity is what a volume's snapshots are found by across pod restarts: the restic
+// tags and the stable path.
+type Identity struct {
+	StablePath string
+	Tags       []string
+}
+
+// IdentityOf names a pair's data: by its PVC when it has one (the claim outlives pods),
+// otherwise by the target and the volume name.
+func IdentityOf(namespace string, ref troveapi.TargetRef, pair target.Pair) Identity {
+	owner := strings.ToLower(string(ref.Kind)) + "-" + ref.Name
+	tags := []string{"trove.dev/namespace=" + namespace, "trove.dev/target=" + string(ref.Kind) + "/" + ref.Name}
+	if pair.PVC != "" {
+		owner = "pvc-" + pair.PVC
+		tags = append(tags, "trove.dev/pvc="+pair.PVC)
+	}
+	tags = append(tags, "trove.dev/volume="+pair.Volume)
+	return Identity{
+		StablePath: "/trove/" + namespace + "/" + owner + "/" + pair.Volume,
+		Tags:       tags,
+	}
+}
+
+// ThrottleOf takes a work item's throttle from runtime settings.
+func ThrottleOf(rs *troveapi.RuntimeSettings) troveapi.Throttle {
+	if rs == nil || rs.Container == nil {
+		return troveapi.Throttle{}
+	}
+	c := rs.Container
+	return troveapi.Throttle{
+		Nice:               c.Nice.DeepCopy(),
+		IONice:             c.IONice.DeepCopy(),
+		LimitUploadKiBps:   c.LimitUploadKiBps,
+		LimitDownloadKiBps: c.LimitDownloadKiBps,
+	}
+}
+
+// CredentialsSecretName is the per-item Secret in Trove's namespace that carries the
+// item's repository credentials. Items of all namespaces share Trove's namespace, so
+// the item's namespace is part of the name.
+func CredentialsSecretName(kind, namespace, name string) string {
+	return Name("creds", kind, namespace, name)
+}
+
+// VolumeBackupFor builds the VolumeBackup of one pair of one host of a session. The
+// session owns it (garbage-collected with it).
+func VolumeBackupFor(session *troveapi.BackupSession, config *troveapi.BackupConfiguration, host target.Host, pair target.Pair) *troveapi.VolumeBackup {
+	id := IdentityOf(session.Namespace, config.Spec.Target.Ref, pair)
+	name := Name(session.Name, host.Name, pair.Volume)
+	repo := config.Spec.Repository
+	if repo.Namespace == "" {
+		repo.Namespace = config.Namespace
+	}
+	return &troveapi.VolumeBackup{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      name,
+			Namespace: session.Namespace,
+			Labels: map[string]string{
+				troveapi.LabelSession:       session.Name,
+				troveapi.LabelConfiguration: config.Name,
+			},
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(session, troveapi.GroupVersion.WithKind("BackupSession"))},
+		},
+		Spec: troveapi.VolumeBackupSpec{
+			WorkItemCommon: troveapi.WorkItemCommon{
+				NodeName:              pair.Pod.Spec.NodeName,
+				Repository:            repo,
+				CredentialsSecretName: CredentialsSecretName("vb", session.Namespace, name),
+				StablePath:            id.StablePath,
+				Throttle:              ThrottleOf(config.Spec.RuntimeSettings),
+				Session:               session.Name,
+			},
+			Source: troveapi.PodVolume{
+				Pod:        troveapi.PodRef{Namespace: pair.Pod.Namespace, Name: pair.Pod.Name, UID: string(pair.Pod.UID)},
+				VolumeName: pair.Volume,
+			},
+			Paths:    pair.SubPaths,
+			Exclude:  config.Spec.Target.Exclude,
+			Hostname: host.Name,
+			Tags:     id.Tags,
+		},
+	}
+}
