@@ -1,0 +1,279 @@
+package backupsession
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	troveapi "trove.dev/trove/apis/v1alpha1"
+	"trove.dev/trove/controller/target"
+	"trove.dev/trove/controller/workitem"
+)
+
+// configOf fetches the session's BackupConfiguration; a missing one fails the session.
+func (r *Reconciler) configOf(ctx context.Context, s *troveapi.BackupSession) (*troveapi.BackupConfiguration, error) {
+	var config troveapi.BackupConfiguration
+	err := r.Client.Get(ctx, types.NamespacedName{Namespace: s.Namespace, Name: s.Spec.Invoker.Name}, &config)
+	if apierrors.IsNotFound(err) {
+		r.finish(s, troveapi.SessionFailed, troveapi.ReasonFailed,
+			fmt.Sprintf("BackupConfiguration %s does not exist: a session runs an existing configuration", s.Spec.Invoker.Name))
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &config, nil
+}
+
+// start begins a new session, or skips it while an earlier session of the same
+// configuration is still going (two backups of one target never overlap).
+func (r *Reconciler) start(ctx context.Context, s *troveapi.BackupSession, config *troveapi.BackupConfiguration) (bool, reconcile.Result, error) {
+	if s.Status.Phase != "" {
+		return false, reconcile.Result{}, nil
+	}
+	var others troveapi.BackupSessionList
+	if err := r.Client.List(ctx, &others, ctrl.InNamespace(s.Namespace), ctrl.MatchingLabels{troveapi.LabelConfiguration: config.Name}); err != nil {
+		return true, reconcile.Result{}, err
+	}
+	for _, o := range others.Items {
+		if o.Name != s.Name && (o.Status.Phase == troveapi.SessionRunning || o.Status.Phase == troveapi.SessionPending) {
+			r.finish(s, troveapi.SessionSkipped, troveapi.ReasonPreviousStillRunning,
+				fmt.Sprintf("BackupSession %s of the same configuration is still %s; this run is skipped", o.Name, o.Status.Phase))
+			return true, reconcile.Result{}, nil
+		}
+	}
+	if config.Spec.Task != nil {
+		r.finish(s, troveapi.SessionFailed, troveapi.ReasonTaskNotFound,
+			"Task-based backups (databases, cluster resources) are not supported by this version of the controller yet")
+		return true, reconcile.Result{}, nil
+	}
+	now := metav1.NewTime(r.Now())
+	s.Status.Phase = troveapi.SessionRunning
+	s.Status.StartTime = &now
+	if config.Spec.TimeOut != nil {
+		s.Status.SessionDeadline = &metav1.Time{Time: now.Add(config.Spec.TimeOut.Duration)}
+	}
+	return false, reconcile.Result{}, nil
+}
+
+// checkDeadline fails a session past its timeOut and cancels its unfinished items.
+func (r *Reconciler) checkDeadline(ctx context.Context, s *troveapi.BackupSession, _ *troveapi.BackupConfiguration) (bool, reconcile.Result, error) {
+	if s.Status.SessionDeadline == nil || r.Now().Before(s.Status.SessionDeadline.Time) {
+		return false, reconcile.Result{}, nil
+	}
+	items, err := r.itemsOf(ctx, s)
+	if err != nil {
+		return true, reconcile.Result{}, err
+	}
+	for i := range items {
+		if item := &items[i]; !workFinished(item.Status.Phase) && !item.Spec.Cancel {
+			patch := ctrl.MergeFrom(item.DeepCopy())
+			item.Spec.Cancel = true
+			if err := r.Client.Patch(ctx, item, patch); ctrl.IgnoreNotFound(err) != nil {
+				return true, reconcile.Result{}, err
+			}
+		}
+	}
+	aggregate(s, items)
+	r.finish(s, troveapi.SessionFailed, troveapi.ReasonTimedOut,
+		fmt.Sprintf("the session ran longer than the configuration's timeOut (deadline %s); unfinished items were canceled", s.Status.SessionDeadline.Format(time.RFC3339)))
+	return true, reconcile.Result{}, nil
+}
+
+// ensureItems resolves the target once and creates one VolumeBackup (and its
+// credentials) per (pod, volume) pair; waits, bounded, for the target's pods to run.
+func (r *Reconciler) ensureItems(ctx context.Context, s *troveapi.BackupSession, config *troveapi.BackupConfiguration) (bool, reconcile.Result, error) {
+	if len(s.Status.Targets) > 0 { // resolved and handed out in an earlier pass
+		return false, reconcile.Result{}, nil
+	}
+	hosts, err := r.resolve(ctx, config)
+	var resolveErr *target.Error
+	if asTargetError(err, &resolveErr) {
+		if r.Now().Sub(s.Status.StartTime.Time) < r.podWait() {
+			setCondition(s, troveapi.ConditionTargetFound, metav1.ConditionFalse, resolveErr.Reason, resolveErr.Message+" (waiting)")
+			return true, reconcile.Result{RequeueAfter: pollInterval}, nil
+		}
+		r.finish(s, troveapi.SessionFailed, resolveErr.Reason, resolveErr.Message)
+		return true, reconcile.Result{}, nil
+	}
+	if err != nil {
+		return true, reconcile.Result{}, err
+	}
+	var repo troveapi.Repository
+	ref := config.Spec.Repository
+	if ref.Namespace == "" {
+		ref.Namespace = config.Namespace
+	}
+	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}, &repo); err != nil {
+		return true, reconcile.Result{}, fmt.Errorf("reading Repository %s/%s: %w", ref.Namespace, ref.Name, err)
+	}
+	status := troveapi.TargetStatus{Ref: config.Spec.Target.Ref.DeepCopy(), TotalHosts: int32(len(hosts)), Phase: troveapi.HostRunning}
+	for _, host := range hosts {
+		for _, pair := range host.Pairs {
+			item := workitem.VolumeBackupFor(s, config, host, pair)
+			if err := r.Credentials.Ensure(ctx, "VolumeBackup", item.Namespace, item.Name, item.Spec.CredentialsSecretName, &repo); err != nil {
+				return true, reconcile.Result{}, err
+			}
+			if err := r.Client.Create(ctx, item); err != nil && !apierrors.IsAlreadyExists(err) {
+				return true, reconcile.Result{}, fmt.Errorf("creating VolumeBackup %s: %w", item.Name, err)
+			}
+		}
+		status.Stats = append(status.Stats, troveapi.HostBackupStats{Hostname: host.Name, Phase: troveapi.HostPending})
+	}
+	s.Status.Targets = []troveapi.TargetStatus{status}
+	setCondition(s, troveapi.ConditionTargetFound, metav1.ConditionTrue, troveapi.ReasonValid,
+		fmt.Sprintf("%d host(s) handed to their nodes' agents", len(hosts)))
+	return false, reconcile.Result{}, nil
+}
+
+// collectResults aggregates the items into the session and finishes it when every
+// item has finished.
+func (r *Reconciler) collectResults(ctx context.Context, s *troveapi.BackupSession, _ *troveapi.BackupConfiguration) (bool, reconcile.Result, error) {
+	items, err := r.itemsOf(ctx, s)
+	if err != nil {
+		return true, reconcile.Result{}, err
+	}
+	if err := r.releaseCredentials(ctx, s, items); err != nil {
+		return true, reconcile.Result{}, err
+	}
+	if !aggregate(s, items) {
+		return true, reconcile.Result{}, nil // items report back through the watch
+	}
+	if failed := failedHosts(s); failed != "" {
+		r.finish(s, troveapi.SessionFailed, troveapi.ReasonFailed, "backup failed on "+failed)
+	} else {
+		r.finish(s, troveapi.SessionSucceeded, troveapi.ReasonSucceeded, "every host was backed up")
+	}
+	return true, reconcile.Result{}, nil
+}
+
+// resolve finds the target's pods and their (pod, volume) pairs.
+func (r *Reconciler) resolve(ctx context.Context, config *troveapi.BackupConfiguration) ([]target.Host, error) {
+	t := config.Spec.Target
+	ns := config.Namespace
+	spec := target.FromBackupTarget(t)
+	if t.Ref.Kind == troveapi.KindPVC {
+		pods, err := r.podsOf(ctx, ns, nil)
+		if err != nil {
+			return nil, err
+		}
+		host, err := target.PVCHost(t.Ref.Name, pods)
+		if err != nil {
+			return nil, err
+		}
+		if host != nil {
+			return []target.Host{*host}, nil
+		}
+		return nil, &target.Error{Reason: troveapi.ReasonTargetNotFound,
+			Message: fmt.Sprintf("PersistentVolumeClaim %s is not mounted by a running pod; backing up unmounted claims through a holder pod comes with the CSI snapshot path", t.Ref.Name)}
+	}
+	if t.Ref.Kind == troveapi.KindPod {
+		var pod corev1.Pod
+		if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: t.Ref.Name}, &pod); err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil, &target.Error{Reason: troveapi.ReasonTargetNotFound, Message: fmt.Sprintf("Pod %s does not exist", t.Ref.Name)}
+			}
+			return nil, err
+		}
+		return target.Hosts(troveapi.KindPod, []*corev1.Pod{&pod}, spec)
+	}
+	selector, err := r.selectorOf(ctx, ns, t.Ref)
+	if err != nil {
+		return nil, err
+	}
+	pods, err := r.podsOf(ctx, ns, selector)
+	if err != nil {
+		return nil, err
+	}
+	return target.Hosts(t.Ref.Kind, pods, spec)
+}
+
+// selectorOf reads a workload's pod selector.
+func (r *Reconciler) selectorOf(ctx context.Context, ns string, ref troveapi.TargetRef) (*metav1.LabelSelector, error) {
+	var obj ctrl.Object
+	var selector func() *metav1.LabelSelector
+	switch ref.Kind {
+	case troveapi.KindDeployment:
+		d := &appsv1.Deployment{}
+		obj, selector = d, func() *metav1.LabelSelector { return d.Spec.Selector }
+	case troveapi.KindStatefulSet:
+		s := &appsv1.StatefulSet{}
+		obj, selector = s, func() *metav1.LabelSelector { return s.Spec.Selector }
+	case troveapi.KindDaemonSet:
+		d := &appsv1.DaemonSet{}
+		obj, selector = d, func() *metav1.LabelSelector { return d.Spec.Selector }
+	case troveapi.KindReplicaSet:
+		rs := &appsv1.ReplicaSet{}
+		obj, selector = rs, func() *metav1.LabelSelector { return rs.Spec.Selector }
+	default:
+		return nil, &target.Error{Reason: troveapi.ReasonTargetKindUnsupported, Message: fmt.Sprintf("target kind %s is backed up through a Task", ref.Kind)}
+	}
+	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: ref.Name}, obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, &target.Error{Reason: troveapi.ReasonTargetNotFound, Message: fmt.Sprintf("%s %s does not exist", ref.Kind, ref.Name)}
+		}
+		return nil, err
+	}
+	return selector(), nil
+}
+
+// podsOf lists a namespace's pods, matching selector when it is set.
+func (r *Reconciler) podsOf(ctx context.Context, ns string, selector *metav1.LabelSelector) ([]*corev1.Pod, error) {
+	opts := []ctrl.ListOption{ctrl.InNamespace(ns)}
+	if selector != nil {
+		sel, err := metav1.LabelSelectorAsSelector(selector)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, ctrl.MatchingLabelsSelector{Selector: sel})
+	}
+	var list corev1.PodList
+	if err := r.Client.List(ctx, &list, opts...); err != nil {
+		return nil, err
+	}
+	pods := make([]*corev1.Pod, len(list.Items))
+	for i := range list.Items {
+		pods[i] = &list.Items[i]
+	}
+	return pods, nil
+}
+
+func (r *Reconciler) itemsOf(ctx context.Context, s *troveapi.BackupSession) ([]troveapi.VolumeBackup, error) {
+	var list troveapi.VolumeBackupList
+	err := r.Client.List(ctx, &list, ctrl.InNamespace(s.Namespace), ctrl.MatchingLabels{troveapi.LabelSession: s.Name})
+	return list.Items, err
+}
+
+// releaseCredentials deletes the credentials of finished items (all items' when items
+// is nil and the session is finished).
+func (r *Reconciler) releaseCredentials(ctx context.Context, s *troveapi.BackupSession, items []troveapi.VolumeBackup) error {
+	if items == nil {
+		var err error
+		if items, err = r.itemsOf(ctx, s); err != nil {
+			return err
+		}
+	}
+	for _, item := range items {
+		if workFinished(item.Status.Phase) || finished(s.Status.Phase) {
+			if err := r.Credentials.Delete(ctx, item.Spec.CredentialsSecretName); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (r *Reconciler) podWait() time.Duration {
+	if r.PodWait > 0 {
+		return r.PodWait
+	}
+	return DefaultPodWait
+}

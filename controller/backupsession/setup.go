@@ -1,0 +1,17 @@
+package backupsession
+
+import (
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	troveapi "trove.dev/trove/apis/v1alpha1"
+)
+
+// SetupWithManager registers the reconciler: it runs on sessions and on their items.
+func (r *Reconciler) SetupWithManager(mgr manager.Manager) error {
+	return builder.ControllerManagedBy(mgr).
+		Named("backupsession").
+		For(&troveapi.BackupSession{}).
+		Owns(&troveapi.VolumeBackup{}).
+		Complete(r)
+}
