@@ -41,7 +41,11 @@ type fakeClock struct {
 	offset time.Duration
 }
 
-func (f *fakeClock) Now() time.Time      { f.mu.Lock(); defer f.mu.Unlock(); return time.Now().Add(f.offset) }
+func (f *fakeClock) Now() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return time.Now().Add(f.offset)
+}
 func (f *fakeClock) Skip(d time.Duration) { f.mu.Lock(); defer f.mu.Unlock(); f.offset += d }
 
 func TestMain(m *testing.M) {
