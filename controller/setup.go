@@ -1,0 +1,50 @@
+package controller
+
+import (
+	"fmt"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	"trove.dev/trove/controller/backupconfiguration"
+	"trove.dev/trove/controller/backupsession"
+	"trove.dev/trove/controller/credentials"
+)
+
+// Options configure the controller.
+type Options struct {
+	// Namespace is Trove's own namespace, where per-item credential Secrets live.
+	Namespace string
+	// Spread is the largest stable delay added to a configuration's schedule ticks.
+	Spread time.Duration
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+}
+
+// Setup registers every reconciler of the controller with mgr.
+func Setup(mgr manager.Manager, opts Options) error {
+	if opts.Namespace == "" {
+		return fmt.Errorf("the controller needs Trove's namespace (for per-item credentials)")
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	recorder := mgr.GetEventRecorder("trove-controller")
+	reconcilers := []interface{ SetupWithManager(manager.Manager) error }{
+		&backupconfiguration.Reconciler{
+			Client: mgr.GetClient(), Secrets: mgr.GetAPIReader(), Recorder: recorder, Now: opts.Now, Spread: opts.Spread,
+		},
+		&backupsession.Reconciler{
+			Client:      mgr.GetClient(),
+			Credentials: &credentials.Store{Client: mgr.GetClient(), Secrets: mgr.GetAPIReader(), Namespace: opts.Namespace},
+			Recorder:    recorder,
+			Now:         opts.Now,
+		},
+	}
+	for _, r := range reconcilers {
+		if err := r.SetupWithManager(mgr); err != nil {
+			return fmt.Errorf("setting up %T: %w", r, err)
+		}
+	}
+	return nil
+}
