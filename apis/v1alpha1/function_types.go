@@ -28,8 +28,10 @@ type FunctionSpec struct {
 	VolumeMounts []corev1.VolumeMount `json:"volumeMounts,omitempty"`
 	// +optional
 	VolumeDevices []corev1.VolumeDevice `json:"volumeDevices,omitempty"`
+	// RuntimeSettings.container tunes the step's container (as in Stash); pod-level
+	// settings come from the BackupConfiguration or RestoreSession.
 	// +optional
-	RuntimeSettings *ContainerRuntimeSettings `json:"runtimeSettings,omitempty"`
+	RuntimeSettings *RuntimeSettings `json:"runtimeSettings,omitempty"`
 	// PodSecurityPolicyName is accepted for compatibility with Stash and ignored.
 	// +optional
 	PodSecurityPolicyName string `json:"podSecurityPolicyName,omitempty"`

@@ -752,7 +752,7 @@ func (in *FunctionSpec) DeepCopyInto(out *FunctionSpec) {
 	}
 	if in.RuntimeSettings != nil {
 		in, out := &in.RuntimeSettings, &out.RuntimeSettings
-		*out = new(ContainerRuntimeSettings)
+		*out = new(RuntimeSettings)
 		(*in).DeepCopyInto(*out)
 	}
 }

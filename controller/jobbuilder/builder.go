@@ -273,11 +273,18 @@ func applyPodSettings(pod *corev1.PodSpec, ps v1alpha1.PodRuntimeSettings) {
 // interimVolume is the scratch volume of interimVolumeTemplate: a generic ephemeral
 // volume, so its PVC is created with the pod and deleted with it.
 func interimVolume(t *corev1.PersistentVolumeClaim) corev1.Volume {
+	meta := metav1.ObjectMeta{Labels: copyMap(t.Labels), Annotations: copyMap(t.Annotations)}
+	if len(meta.Labels) == 0 {
+		meta.Labels = nil
+	}
+	if len(meta.Annotations) == 0 {
+		meta.Annotations = nil
+	}
 	return corev1.Volume{
 		Name: variables.InterimVolumeName,
 		VolumeSource: corev1.VolumeSource{Ephemeral: &corev1.EphemeralVolumeSource{
 			VolumeClaimTemplate: &corev1.PersistentVolumeClaimTemplate{
-				ObjectMeta: metav1.ObjectMeta{Labels: t.Labels, Annotations: t.Annotations},
+				ObjectMeta: meta,
 				Spec:       *t.Spec.DeepCopy(),
 			},
 		}},

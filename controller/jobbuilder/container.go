@@ -64,7 +64,7 @@ func buildContainer(r *variables.Resolver, task string, fn *v1alpha1.Function, n
 		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: variables.InterimVolumeName, MountPath: variables.InterimVolumeMountPath})
 	}
 
-	settings := mergeSettings(spec.RuntimeSettings, session)
+	settings := mergeSettings(functionSettings(&spec), session)
 	c.Resources = settings.Resources
 	c.LivenessProbe = settings.LivenessProbe
 	c.ReadinessProbe = settings.ReadinessProbe
@@ -93,6 +93,14 @@ func checkImage(function, image string) error {
 // mergeSettings overlays the session's container settings on the Function's: resources
 // per resource name, probes, lifecycle, securityContext, nice and ionice when set, env by
 // name, envFrom appended.
+// functionSettings is a Function's container settings (nil when it has none).
+func functionSettings(spec *v1alpha1.FunctionSpec) *v1alpha1.ContainerRuntimeSettings {
+	if spec.RuntimeSettings == nil {
+		return nil
+	}
+	return spec.RuntimeSettings.Container
+}
+
 func mergeSettings(fn, session *v1alpha1.ContainerRuntimeSettings) v1alpha1.ContainerRuntimeSettings {
 	var out v1alpha1.ContainerRuntimeSettings
 	if fn != nil {

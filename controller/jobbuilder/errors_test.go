@@ -83,14 +83,14 @@ func TestBuildErrors(t *testing.T) {
 			name: "unresolved $(VAR) where the kubelet does not expand it",
 			modify: func(in *Input) {
 				in.Functions["update-status"] = fnWith(in.Functions["update-status"], func(f *v1alpha1.Function) {
-					f.Spec.RuntimeSettings = &v1alpha1.ContainerRuntimeSettings{Env: []corev1.EnvVar{{
+					f.Spec.RuntimeSettings = &v1alpha1.RuntimeSettings{Container: &v1alpha1.ContainerRuntimeSettings{Env: []corev1.EnvVar{{
 						Name: "PGPASSWORD", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
 							LocalObjectReference: corev1.LocalObjectReference{Name: "$(databaseSecret)"}, Key: "POSTGRES_PASSWORD",
 						}},
-					}}}
+					}}}}
 				})
 			},
-			msg: `function "update-status": runtimeSettings.env[0].valueFrom.secretKeyRef.name: missing param "databaseSecret": set it in the Task step's params or in task.params`,
+			msg: `function "update-status": runtimeSettings.container.env[0].valueFrom.secretKeyRef.name: missing param "databaseSecret": set it in the Task step's params or in task.params`,
 			check: func(t *testing.T, err error) {
 				var e *MissingParamError
 				require.ErrorAs(t, err, &e)
@@ -252,7 +252,7 @@ func TestDeferredVariablesStayForTheKubelet(t *testing.T) {
 	in := backupInput(t, pgConfig(), gcsRepo("demo"), "postgres-backup-11.2")
 	in.Functions["update-status"] = fnWith(in.Functions["update-status"], func(f *v1alpha1.Function) {
 		f.Spec.Command = []string{"sh", "-c", `exec update-status --password="$(PGPASSWORD)"`}
-		f.Spec.RuntimeSettings = &v1alpha1.ContainerRuntimeSettings{Env: []corev1.EnvVar{{Name: "URL", Value: "postgres://$(DB_HOST)/"}}}
+		f.Spec.RuntimeSettings = &v1alpha1.RuntimeSettings{Container: &v1alpha1.ContainerRuntimeSettings{Env: []corev1.EnvVar{{Name: "URL", Value: "postgres://$(DB_HOST)/"}}}}
 	})
 	objs, err := Build(in)
 	require.NoError(t, err)

@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
@@ -220,8 +221,11 @@ func TestGolden(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			objs, err := Build(tt.input(t))
+			in := tt.input(t)
+			before := snapshotInput(t, in)
+			objs, err := Build(in)
 			require.NoError(t, err)
+			assert.Equal(t, before, snapshotInput(t, in), "Build must not modify its input")
 			checkInvariants(t, objs)
 			tt.check(t, objs)
 			checkGolden(t, tt.name, objs)
@@ -236,6 +240,11 @@ func checkInvariants(t *testing.T, objs *Objects) {
 	pod := job.Spec.Template.Spec
 	assert.Equal(t, corev1.RestartPolicyNever, pod.RestartPolicy)
 	assert.NotEmpty(t, job.Labels[v1alpha1.LabelSession])
+	assert.Empty(t, validation.IsDNS1123Label(job.Name), "Job name")
+	for k, v := range job.Labels {
+		assert.Empty(t, validation.IsQualifiedName(k), k)
+		assert.Empty(t, validation.IsValidLabelValue(v), v)
+	}
 	assert.Equal(t, job.Labels, job.Spec.Template.Labels)
 	require.Len(t, job.OwnerReferences, 1)
 	assert.True(t, *job.OwnerReferences[0].Controller)
@@ -256,4 +265,12 @@ func checkInvariants(t *testing.T, objs *Objects) {
 			}
 		}
 	}
+}
+
+// snapshotInput serialises what Build reads, to prove it is left untouched.
+func snapshotInput(t *testing.T, in Input) string {
+	t.Helper()
+	data, err := yaml.Marshal(in)
+	require.NoError(t, err)
+	return string(data)
 }

@@ -61,3 +61,17 @@ func TestKubeletExpands(t *testing.T) {
 		assert.Equal(t, want, kubeletExpands(field), field)
 	}
 }
+
+func TestLongSessionName(t *testing.T) {
+	in := backupInput(t, pgConfig(), gcsRepo("demo"), "postgres-backup-11.2")
+	in.SessionName = strings.Repeat("very-long-configuration-name.", 6) + "1700000000"
+	objs, err := Build(in)
+	if !assert.NoError(t, err) {
+		return
+	}
+	assert.Empty(t, validation.IsDNS1123Label(objs.Job.Name), objs.Job.Name)
+	assert.Empty(t, validation.IsValidLabelValue(objs.Job.Labels["trove.dev/session"]))
+	assert.Equal(t, objs.Job.Name, objs.ServiceAccount.Name)
+	assert.Equal(t, objs.Job.Name, objs.Job.Spec.Template.Spec.ServiceAccountName)
+	assert.Equal(t, objs.Job.Name, objs.RoleBindings[0].RoleRef.Name)
+}

@@ -40,9 +40,9 @@ func pgConfig() *v1alpha1.BackupConfiguration {
 }
 
 // seedObjects reads the seed Functions and Task (Stash's, apiVersion changed).
-func seedObjects(t *testing.T) (map[string]*v1alpha1.Function, *v1alpha1.Task) {
+func seedObjects(t *testing.T, path string) (map[string]*v1alpha1.Function, *v1alpha1.Task) {
 	t.Helper()
-	data, err := os.ReadFile("testdata/seed-postgres.yaml")
+	data, err := os.ReadFile(path)
 	require.NoError(t, err)
 	fns := map[string]*v1alpha1.Function{}
 	var task *v1alpha1.Task
@@ -66,7 +66,7 @@ func seedObjects(t *testing.T) (map[string]*v1alpha1.Function, *v1alpha1.Task) {
 // TestSeedPostgresFunction resolves the seeds' postgres-backup-11.2 Function with the
 // seed Task's params, as Stash would have.
 func TestSeedPostgresFunction(t *testing.T) {
-	fns, task := seedObjects(t)
+	fns, task := seedObjects(t, "testdata/seed-postgres.yaml")
 	builtins, err := Builtins(Facts{Repository: gcsRepo(), BackupConfiguration: pgConfig(), BackupSessionName: "database-backup-demo-1700000000"})
 	require.NoError(t, err)
 
@@ -135,7 +135,7 @@ func TestSeedPostgresFunction(t *testing.T) {
 // TestSeedPostgresFunctionWithoutParams: the same Function without the Task's params
 // reports secretVolume missing (it has no default), and outputDir falls back to "".
 func TestSeedPostgresFunctionWithoutParams(t *testing.T) {
-	fns, _ := seedObjects(t)
+	fns, _ := seedObjects(t, "testdata/seed-postgres.yaml")
 	builtins, err := Builtins(Facts{Repository: gcsRepo(), BackupConfiguration: pgConfig()})
 	require.NoError(t, err)
 	fn := fns["postgres-backup-11.2"]
@@ -297,4 +297,52 @@ func TestBuiltinsInputErrors(t *testing.T) {
 	assert.Error(t, err)
 	_, err = Builtins(Facts{BackupConfiguration: pgConfig()})
 	assert.Error(t, err)
+}
+
+// TestSeedPostgresFunctionLaterRelease resolves the later release's (seed 004) Functions
+// against an S3 (MinIO) repository.
+func TestSeedPostgresFunctionLaterRelease(t *testing.T) {
+	fns, task := seedObjects(t, "testdata/seed-postgres-004.yaml")
+	repo := &v1alpha1.Repository{
+		ObjectMeta: metav1.ObjectMeta{Name: "minio-repo", Namespace: "demo"},
+		Spec: v1alpha1.RepositorySpec{Backend: v1alpha1.Backend{
+			StorageSecretName: "minio-secret",
+			S3:                &v1alpha1.S3Spec{Endpoint: "https://minio.demo.svc:9000", Bucket: "backups", Prefix: "pg", Region: "us-east-1"},
+		}},
+	}
+	builtins, err := Builtins(Facts{Repository: repo, BackupConfiguration: pgConfig(), BackupSessionName: "database-backup-demo-1700000000"})
+	require.NoError(t, err)
+	taskParams := []v1alpha1.Param{{Name: "args", Value: "--dbname=my-postgres"}, {Name: "backupCMD", Value: "pg_dump"}}
+	want := map[string][]string{
+		"postgres-backup-11.2": {
+			"backup-pg",
+			"--provider=s3", "--bucket=backups", "--endpoint=https://minio.demo.svc:9000", "--region=us-east-1", "--path=pg",
+			"--secret-dir=/etc/repository/secret", "--scratch-dir=/tmp", "--enable-cache=true", "--max-connections=0",
+			"--hostname=host-0", "--backup-cmd=pg_dump", "--pg-args=--dbname=my-postgres", "--wait-timeout=",
+			"--namespace=demo", "--appbinding=quick-postgres", "--backupsession=database-backup-demo-1700000000",
+			"--retention-keep-last=5", "--retention-prune=true",
+			"--output-dir=/tmp/output",
+		},
+		"update-status": {
+			"update-status",
+			"--provider=s3", "--bucket=backups", "--endpoint=https://minio.demo.svc:9000", "--path=pg",
+			"--secret-dir=/etc/repository/secret", "--scratch-dir=/tmp", "--enable-cache=true", "--max-connections=0",
+			"--namespace=demo", "--backupsession=database-backup-demo-1700000000", "--repository=minio-repo",
+			"--invoker-kind=BackupConfiguration", "--invoker-name=database-backup-demo",
+			"--target-kind=AppBinding", "--target-name=quick-postgres",
+			"--output-dir=/tmp/output",
+			"--metrics-enabled=true", "--metrics-pushgateway-url=http://stash.kube-system.svc:56789", "--prom-job-name=",
+		},
+	}
+	for _, step := range task.Spec.Steps {
+		fn := fns[step.Name]
+		r := NewFunctionResolver(fn.Name, ForStep(builtins, step, taskParams))
+		args, err := r.Strings("args", fn.Spec.Args)
+		require.NoError(t, err)
+		assert.Equal(t, want[step.Name], args, step.Name)
+		mount, err := r.String("volumeMounts[0].name", fn.Spec.VolumeMounts[0].Name)
+		require.NoError(t, err)
+		assert.Equal(t, "secret-volume", mount)
+		assert.Empty(t, r.Missing(), step.Name)
+	}
 }
