@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -94,7 +92,8 @@ func (r *Reconciler) ensureItems(ctx context.Context, s *troveapi.BackupSession,
 	if len(s.Status.Targets) > 0 { // resolved and handed out in an earlier pass
 		return false, reconcile.Result{}, nil
 	}
-	hosts, err := r.resolve(ctx, config)
+	fetch := target.Fetcher{Client: r.Client}
+	hosts, err := fetch.Hosts(ctx, config.Namespace, config.Spec.Target.Ref, target.FromBackupTarget(config.Spec.Target))
 	var resolveErr *target.Error
 	if asTargetError(err, &resolveErr) {
 		if r.Now().Sub(s.Status.StartTime.Time) < r.podWait() {
@@ -153,97 +152,6 @@ func (r *Reconciler) collectResults(ctx context.Context, s *troveapi.BackupSessi
 		r.finish(s, troveapi.SessionSucceeded, troveapi.ReasonSucceeded, "every host was backed up")
 	}
 	return true, reconcile.Result{}, nil
-}
-
-// resolve finds the target's pods and their (pod, volume) pairs.
-func (r *Reconciler) resolve(ctx context.Context, config *troveapi.BackupConfiguration) ([]target.Host, error) {
-	t := config.Spec.Target
-	ns := config.Namespace
-	spec := target.FromBackupTarget(t)
-	if t.Ref.Kind == troveapi.KindPVC {
-		pods, err := r.podsOf(ctx, ns, nil)
-		if err != nil {
-			return nil, err
-		}
-		host, err := target.PVCHost(t.Ref.Name, pods)
-		if err != nil {
-			return nil, err
-		}
-		if host != nil {
-			return []target.Host{*host}, nil
-		}
-		return nil, &target.Error{Reason: troveapi.ReasonTargetNotFound,
-			Message: fmt.Sprintf("PersistentVolumeClaim %s is not mounted by a running pod; backing up unmounted claims through a holder pod comes with the CSI snapshot path", t.Ref.Name)}
-	}
-	if t.Ref.Kind == troveapi.KindPod {
-		var pod corev1.Pod
-		if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: t.Ref.Name}, &pod); err != nil {
-			if apierrors.IsNotFound(err) {
-				return nil, &target.Error{Reason: troveapi.ReasonTargetNotFound, Message: fmt.Sprintf("Pod %s does not exist", t.Ref.Name)}
-			}
-			return nil, err
-		}
-		return target.Hosts(troveapi.KindPod, []*corev1.Pod{&pod}, spec)
-	}
-	selector, err := r.selectorOf(ctx, ns, t.Ref)
-	if err != nil {
-		return nil, err
-	}
-	pods, err := r.podsOf(ctx, ns, selector)
-	if err != nil {
-		return nil, err
-	}
-	return target.Hosts(t.Ref.Kind, pods, spec)
-}
-
-// selectorOf reads a workload's pod selector.
-func (r *Reconciler) selectorOf(ctx context.Context, ns string, ref troveapi.TargetRef) (*metav1.LabelSelector, error) {
-	var obj ctrl.Object
-	var selector func() *metav1.LabelSelector
-	switch ref.Kind {
-	case troveapi.KindDeployment:
-		d := &appsv1.Deployment{}
-		obj, selector = d, func() *metav1.LabelSelector { return d.Spec.Selector }
-	case troveapi.KindStatefulSet:
-		s := &appsv1.StatefulSet{}
-		obj, selector = s, func() *metav1.LabelSelector { return s.Spec.Selector }
-	case troveapi.KindDaemonSet:
-		d := &appsv1.DaemonSet{}
-		obj, selector = d, func() *metav1.LabelSelector { return d.Spec.Selector }
-	case troveapi.KindReplicaSet:
-		rs := &appsv1.ReplicaSet{}
-		obj, selector = rs, func() *metav1.LabelSelector { return rs.Spec.Selector }
-	default:
-		return nil, &target.Error{Reason: troveapi.ReasonTargetKindUnsupported, Message: fmt.Sprintf("target kind %s is backed up through a Task", ref.Kind)}
-	}
-	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: ref.Name}, obj); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, &target.Error{Reason: troveapi.ReasonTargetNotFound, Message: fmt.Sprintf("%s %s does not exist", ref.Kind, ref.Name)}
-		}
-		return nil, err
-	}
-	return selector(), nil
-}
-
-// podsOf lists a namespace's pods, matching selector when it is set.
-func (r *Reconciler) podsOf(ctx context.Context, ns string, selector *metav1.LabelSelector) ([]*corev1.Pod, error) {
-	opts := []ctrl.ListOption{ctrl.InNamespace(ns)}
-	if selector != nil {
-		sel, err := metav1.LabelSelectorAsSelector(selector)
-		if err != nil {
-			return nil, err
-		}
-		opts = append(opts, ctrl.MatchingLabelsSelector{Selector: sel})
-	}
-	var list corev1.PodList
-	if err := r.Client.List(ctx, &list, opts...); err != nil {
-		return nil, err
-	}
-	pods := make([]*corev1.Pod, len(list.Items))
-	for i := range list.Items {
-		pods[i] = &list.Items[i]
-	}
-	return pods, nil
 }
 
 func (r *Reconciler) itemsOf(ctx context.Context, s *troveapi.BackupSession) ([]troveapi.VolumeBackup, error) {
