@@ -9,6 +9,7 @@ import (
 	"trove.dev/trove/controller/backupconfiguration"
 	"trove.dev/trove/controller/backupsession"
 	"trove.dev/trove/controller/credentials"
+	"trove.dev/trove/controller/restoresession"
 )
 
 // Options configure the controller.
@@ -30,16 +31,13 @@ func Setup(mgr manager.Manager, opts Options) error {
 		opts.Now = time.Now
 	}
 	recorder := mgr.GetEventRecorder("trove-controller")
+	creds := &credentials.Store{Client: mgr.GetClient(), Secrets: mgr.GetAPIReader(), Namespace: opts.Namespace}
 	reconcilers := []interface{ SetupWithManager(manager.Manager) error }{
 		&backupconfiguration.Reconciler{
 			Client: mgr.GetClient(), Secrets: mgr.GetAPIReader(), Recorder: recorder, Now: opts.Now, Spread: opts.Spread,
 		},
-		&backupsession.Reconciler{
-			Client:      mgr.GetClient(),
-			Credentials: &credentials.Store{Client: mgr.GetClient(), Secrets: mgr.GetAPIReader(), Namespace: opts.Namespace},
-			Recorder:    recorder,
-			Now:         opts.Now,
-		},
+		&backupsession.Reconciler{Client: mgr.GetClient(), Credentials: creds, Recorder: recorder, Now: opts.Now},
+		&restoresession.Reconciler{Client: mgr.GetClient(), Credentials: creds, Recorder: recorder, Now: opts.Now},
 	}
 	for _, r := range reconcilers {
 		if err := r.SetupWithManager(mgr); err != nil {

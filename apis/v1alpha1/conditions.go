@@ -52,6 +52,8 @@ const (
 const (
 	// LabelSession marks objects created for a session (work items, Jobs, holder pods).
 	LabelSession = "trove.dev/session"
+	// LabelHost names the host (of its session's target) a work item belongs to.
+	LabelHost = "trove.dev/host"
 	// LabelConfiguration marks sessions and items of a BackupConfiguration.
 	LabelConfiguration = "trove.dev/backup-configuration"
 	// AnnotationBackupBlueprint applies a BackupBlueprint to a workload, PVC or AppBinding.

@@ -98,6 +98,10 @@ type RestoreSessionStatus struct {
 	// +optional
 	Progress Progress `json:"progress,omitempty"`
 	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+	// +optional
 	SessionDuration string `json:"sessionDuration,omitempty"`
 	// +optional
 	// +listType=map

@@ -1393,6 +1393,14 @@ func (in *RestoreSessionStatus) DeepCopyInto(out *RestoreSessionStatus) {
 		copy(*out, *in)
 	}
 	out.Progress = in.Progress
+	if in.StartTime != nil {
+		in, out := &in.StartTime, &out.StartTime
+		*out = (*in).DeepCopy()
+	}
+	if in.CompletionTime != nil {
+		in, out := &in.CompletionTime, &out.CompletionTime
+		*out = (*in).DeepCopy()
+	}
 	if in.Conditions != nil {
 		in, out := &in.Conditions, &out.Conditions
 		*out = make([]metav1.Condition, len(*in))

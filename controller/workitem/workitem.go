@@ -37,6 +37,15 @@ func Name(parts ...string) string {
 	return strings.TrimRight(full[:validation.DNS1123LabelMaxLength-len(suffix)], "-") + suffix
 }
 
+// labelValue fits a host name (a node name may be a 253-character DNS name) into a
+// label value.
+func labelValue(s string) string {
+	if len(s) <= validation.LabelValueMaxLength {
+		return s
+	}
+	return Name(s)
+}
+
 // Identity is what a volume's snapshots are found by across pod restarts: the restic
 // tags and the stable path.
 type Identity struct {
@@ -97,6 +106,7 @@ func VolumeBackupFor(session *troveapi.BackupSession, config *troveapi.BackupCon
 			Labels: map[string]string{
 				troveapi.LabelSession:       session.Name,
 				troveapi.LabelConfiguration: config.Name,
+				troveapi.LabelHost:          labelValue(host.Name),
 			},
 			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(session, troveapi.GroupVersion.WithKind("BackupSession"))},
 		},
@@ -117,6 +127,52 @@ func VolumeBackupFor(session *troveapi.BackupSession, config *troveapi.BackupCon
 			Exclude:  config.Spec.Target.Exclude,
 			Hostname: host.Name,
 			Tags:     id.Tags,
+		},
+	}
+}
+
+// VolumeRestoreFor builds the VolumeRestore of one pair of one host of a restore
+// session. The snapshot is "latest" of the source host and the volume's identity
+// unless the rule names one.
+func VolumeRestoreFor(session *troveapi.RestoreSession, ref troveapi.TargetRef, host target.Host, pair target.Pair, rule troveapi.RestoreRule) *troveapi.VolumeRestore {
+	id := IdentityOf(session.Namespace, ref, pair)
+	name := Name(session.Name, host.Name, pair.Volume)
+	repo := session.Spec.Repository
+	if repo.Namespace == "" {
+		repo.Namespace = session.Namespace
+	}
+	snapshot, sourceHost := "latest", rule.SourceHost
+	if len(rule.Snapshots) > 0 {
+		snapshot = rule.Snapshots[0]
+	}
+	if sourceHost == "" {
+		sourceHost = host.Name
+	}
+	return &troveapi.VolumeRestore{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:            name,
+			Namespace:       session.Namespace,
+			Labels:          map[string]string{troveapi.LabelSession: session.Name, troveapi.LabelHost: labelValue(host.Name)},
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(session, troveapi.GroupVersion.WithKind("RestoreSession"))},
+		},
+		Spec: troveapi.VolumeRestoreSpec{
+			WorkItemCommon: troveapi.WorkItemCommon{
+				NodeName:              pair.Pod.Spec.NodeName,
+				Repository:            repo,
+				CredentialsSecretName: CredentialsSecretName("vr", session.Namespace, name),
+				StablePath:            id.StablePath,
+				Throttle:              ThrottleOf(session.Spec.RuntimeSettings),
+				Session:               session.Name,
+			},
+			Target: troveapi.PodVolume{
+				Pod:        troveapi.PodRef{Namespace: pair.Pod.Namespace, Name: pair.Pod.Name, UID: string(pair.Pod.UID)},
+				VolumeName: pair.Volume,
+			},
+			Snapshot:   snapshot,
+			SourceHost: sourceHost,
+			Tags:       id.Tags,
+			Include:    rule.Include,
+			Exclude:    rule.Exclude,
 		},
 	}
 }
