@@ -5,10 +5,12 @@ import (
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"trove.dev/trove/controller/backupconfiguration"
 	"trove.dev/trove/controller/backupsession"
 	"trove.dev/trove/controller/credentials"
+	"trove.dev/trove/controller/metrics"
 	"trove.dev/trove/controller/restoresession"
 )
 
@@ -31,13 +33,14 @@ func Setup(mgr manager.Manager, opts Options) error {
 		opts.Now = time.Now
 	}
 	recorder := mgr.GetEventRecorder("trove-controller")
+	m := metrics.New(ctrlmetrics.Registry)
 	creds := &credentials.Store{Client: mgr.GetClient(), Secrets: mgr.GetAPIReader(), Namespace: opts.Namespace}
 	reconcilers := []interface{ SetupWithManager(manager.Manager) error }{
 		&backupconfiguration.Reconciler{
-			Client: mgr.GetClient(), Secrets: mgr.GetAPIReader(), Recorder: recorder, Now: opts.Now, Spread: opts.Spread,
+			Client: mgr.GetClient(), Secrets: mgr.GetAPIReader(), Recorder: recorder, Now: opts.Now, Spread: opts.Spread, Metrics: m,
 		},
-		&backupsession.Reconciler{Client: mgr.GetClient(), Credentials: creds, Recorder: recorder, Now: opts.Now},
-		&restoresession.Reconciler{Client: mgr.GetClient(), Credentials: creds, Recorder: recorder, Now: opts.Now},
+		&backupsession.Reconciler{Client: mgr.GetClient(), Credentials: creds, Recorder: recorder, Now: opts.Now, Metrics: m},
+		&restoresession.Reconciler{Client: mgr.GetClient(), Credentials: creds, Recorder: recorder, Now: opts.Now, Metrics: m},
 	}
 	for _, r := range reconcilers {
 		if err := r.SetupWithManager(mgr); err != nil {

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	troveapi "trove.dev/trove/apis/v1alpha1"
+	"trove.dev/trove/controller/metrics"
 )
 
 // Reconciler reconciles BackupConfigurations.
@@ -33,6 +34,8 @@ type Reconciler struct {
 	Now func() time.Time
 	// Spread is the largest stable delay added to a configuration's ticks (0: none).
 	Spread time.Duration
+	// Metrics may be nil.
+	Metrics *metrics.Metrics
 }
 
 // Reconcile validates a configuration, creates the session of a due tick, prunes old
@@ -40,6 +43,9 @@ type Reconciler struct {
 func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	var config troveapi.BackupConfiguration
 	if err := r.Client.Get(ctx, req.NamespacedName, &config); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.Metrics.ConfigurationGone(req.Namespace, req.Name)
+		}
 		return reconcile.Result{}, ctrl.IgnoreNotFound(err)
 	}
 	before := config.Status.DeepCopy()
@@ -58,6 +64,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	}
 	if err := r.pruneHistory(ctx, &config); err != nil {
 		return reconcile.Result{}, err
+	}
+	if last := config.Status.LastSuccessfulBackupTime; last != nil {
+		r.Metrics.LastSuccess(config.Namespace, config.Name, float64(last.Unix()))
 	}
 	config.Status.ObservedGeneration = config.Generation
 	if err := r.patchStatus(ctx, &config, before); err != nil {

@@ -16,6 +16,7 @@ import (
 
 	troveapi "trove.dev/trove/apis/v1alpha1"
 	"trove.dev/trove/controller/credentials"
+	"trove.dev/trove/controller/metrics"
 )
 
 // DefaultPodWait bounds how long a session waits for its target's pods to run.
@@ -32,6 +33,8 @@ type Reconciler struct {
 	Now         func() time.Time
 	// PodWait bounds the wait for the target's pods (DefaultPodWait when zero).
 	PodWait time.Duration
+	// Metrics may be nil.
+	Metrics *metrics.Metrics
 }
 
 // Reconcile moves a session one step on: start (or skip), create its items, aggregate

@@ -121,7 +121,9 @@ func (r *Reconciler) ensureItems(ctx context.Context, s *troveapi.BackupSession,
 			if err := r.Credentials.Ensure(ctx, "VolumeBackup", item.Namespace, item.Name, item.Spec.CredentialsSecretName, &repo); err != nil {
 				return true, reconcile.Result{}, err
 			}
-			if err := r.Client.Create(ctx, item); err != nil && !apierrors.IsAlreadyExists(err) {
+			if err := r.Client.Create(ctx, item); err == nil {
+				r.Metrics.ItemCreated("VolumeBackup")
+			} else if !apierrors.IsAlreadyExists(err) {
 				return true, reconcile.Result{}, fmt.Errorf("creating VolumeBackup %s: %w", item.Name, err)
 			}
 		}

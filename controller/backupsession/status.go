@@ -35,9 +35,12 @@ func (r *Reconciler) finish(s *troveapi.BackupSession, phase troveapi.SessionPha
 	now := metav1.NewTime(r.Now())
 	s.Status.Phase = phase
 	s.Status.CompletionTime = &now
+	seconds := 0.0
 	if s.Status.StartTime != nil {
 		s.Status.SessionDuration = now.Sub(s.Status.StartTime.Time).Round(time.Second).String()
+		seconds = now.Sub(s.Status.StartTime.Time).Seconds()
 	}
+	r.Metrics.SessionEnded("backup", phase, seconds)
 	status := metav1.ConditionFalse
 	if phase == troveapi.SessionSucceeded {
 		status = metav1.ConditionTrue

@@ -26,6 +26,7 @@ import (
 
 	troveapi "trove.dev/trove/apis/v1alpha1"
 	"trove.dev/trove/controller/credentials"
+	"trove.dev/trove/controller/metrics"
 	"trove.dev/trove/controller/target"
 	"trove.dev/trove/controller/workitem"
 )
@@ -36,6 +37,8 @@ type Reconciler struct {
 	Credentials *credentials.Store
 	Recorder    events.EventRecorder
 	Now         func() time.Time
+	// Metrics may be nil.
+	Metrics *metrics.Metrics
 }
 
 // SetupWithManager registers the reconciler: it runs on sessions and their items.
@@ -154,7 +157,9 @@ func (r *Reconciler) handOut(ctx context.Context, s *troveapi.RestoreSession) (d
 			if err := r.Credentials.Ensure(ctx, "VolumeRestore", item.Namespace, item.Name, item.Spec.CredentialsSecretName, &repo); err != nil {
 				return true, err
 			}
-			if err := r.Client.Create(ctx, item); err != nil && !apierrors.IsAlreadyExists(err) {
+			if err := r.Client.Create(ctx, item); err == nil {
+				r.Metrics.ItemCreated("VolumeRestore")
+			} else if !apierrors.IsAlreadyExists(err) {
 				return true, fmt.Errorf("creating VolumeRestore %s: %w", item.Name, err)
 			}
 		}
@@ -264,9 +269,12 @@ func (r *Reconciler) finish(s *troveapi.RestoreSession, phase troveapi.SessionPh
 	now := r.Now()
 	s.Status.Phase = phase
 	s.Status.CompletionTime = &metav1.Time{Time: now}
+	seconds := 0.0
 	if s.Status.StartTime != nil {
 		s.Status.SessionDuration = now.Sub(s.Status.StartTime.Time).Round(time.Second).String()
+		seconds = now.Sub(s.Status.StartTime.Time).Seconds()
 	}
+	r.Metrics.SessionEnded("restore", phase, seconds)
 	status := metav1.ConditionFalse
 	if phase == troveapi.SessionSucceeded {
 		status = metav1.ConditionTrue
