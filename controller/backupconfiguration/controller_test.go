@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -289,13 +290,9 @@ func TestHistoryLimitPrunesOldFinishedSessions(t *testing.T) {
 // poke makes the controller reconcile a configuration now.
 func poke(t *testing.T, ns, name string) {
 	t.Helper()
-	var bc troveapi.BackupConfiguration
-	require.NoError(t, c.Get(context.Background(), ctrl.ObjectKey{Namespace: ns, Name: name}, &bc))
-	if bc.Annotations == nil {
-		bc.Annotations = map[string]string{}
-	}
-	bc.Annotations["test/poke"] = time.Now().Format(time.RFC3339Nano)
-	require.NoError(t, c.Update(context.Background(), &bc))
+	bc := &troveapi.BackupConfiguration{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{"test/poke":%q}}}`, time.Now().Format(time.RFC3339Nano))
+	require.NoError(t, c.Patch(context.Background(), bc, ctrl.RawPatch(types.MergePatchType, []byte(patch))))
 }
 
 func sessions(t *testing.T, ns string) []troveapi.BackupSession {
