@@ -327,3 +327,28 @@ func TestBasesAreValid(t *testing.T) {
 		})
 	}
 }
+
+// TestWorkItemsSelectableByNode: agents list only their node's items with a field
+// selector, which the CRDs declare as selectable.
+func TestWorkItemsSelectableByNode(t *testing.T) {
+	ensureNamespace(t, "select")
+	for i, node := range []string{"node-a", "node-b", "node-a"} {
+		obj := map[string]any{}
+		require.NoError(t, yaml.Unmarshal([]byte(bases["VolumeBackup"]), &obj))
+		u := &unstructured.Unstructured{Object: obj}
+		u.SetNamespace("select")
+		u.SetName(fmt.Sprintf("item-%d", i))
+		require.NoError(t, unstructured.SetNestedField(u.Object, node, "spec", "nodeName"))
+		require.NoError(t, cp.Client.Create(context.Background(), u))
+	}
+	list := &unstructured.UnstructuredList{}
+	list.SetAPIVersion("trove.dev/v1alpha1")
+	list.SetKind("VolumeBackupList")
+	require.NoError(t, cp.Client.List(context.Background(), list, client.InNamespace("select"),
+		client.MatchingFields{"spec.nodeName": "node-a"}))
+	var names []string
+	for _, it := range list.Items {
+		names = append(names, it.GetName())
+	}
+	assert.ElementsMatch(t, []string{"item-0", "item-2"}, names)
+}

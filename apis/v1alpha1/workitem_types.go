@@ -129,6 +129,7 @@ type VolumeBackupStatus struct {
 
 // VolumeBackup is a work item: back up one pod volume on one node.
 // +kubebuilder:object:root=true
+// +kubebuilder:selectablefield:JSONPath=`.spec.nodeName`
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=vb,categories=trove
 // +kubebuilder:printcolumn:name="Node",type=string,JSONPath=`.spec.nodeName`
@@ -194,6 +195,7 @@ type VolumeRestoreStatus struct {
 
 // VolumeRestore is a work item: restore one snapshot into one pod volume on one node.
 // +kubebuilder:object:root=true
+// +kubebuilder:selectablefield:JSONPath=`.spec.nodeName`
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=vr,categories=trove
 // +kubebuilder:printcolumn:name="Node",type=string,JSONPath=`.spec.nodeName`
