@@ -5,8 +5,8 @@
 package controller
 
 // Trove's own kinds.
-// +kubebuilder:rbac:groups=trove.dev,resources=repositories;backupconfigurations;backupsessions;restoresessions;volumebackups;volumerestores,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=trove.dev,resources=repositories/status;backupconfigurations/status;backupsessions/status;restoresessions/status;volumebackups/status;volumerestores/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=trove.dev,resources=repositories;backupconfigurations;backupsessions;restoresessions;volumebackups;volumerestores;repositorymaintenances,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=trove.dev,resources=repositories/status;backupconfigurations/status;backupsessions/status;restoresessions/status;volumebackups/status;volumerestores/status;repositorymaintenances/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=trove.dev,resources=repositories/finalizers;backupsessions/finalizers;restoresessions/finalizers,verbs=update
 // +kubebuilder:rbac:groups=trove.dev,resources=backupblueprints;functions;tasks,verbs=get;list;watch
 //

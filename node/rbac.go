@@ -8,8 +8,8 @@
 package node
 
 // +kubebuilder:rbac:groups="",resources=pods;persistentvolumeclaims;persistentvolumes,verbs=get;list;watch
-// +kubebuilder:rbac:groups=trove.dev,resources=volumebackups;volumerestores,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=trove.dev,resources=volumebackups/status;volumerestores/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=trove.dev,resources=volumebackups;volumerestores;repositorymaintenances,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=trove.dev,resources=volumebackups/status;volumerestores/status;repositorymaintenances/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=trove.dev,resources=repositories,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups="",namespace=trove-system,resources=secrets,verbs=get

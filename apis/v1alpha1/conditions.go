@@ -54,6 +54,8 @@ const (
 	LabelSession = "trove.dev/session"
 	// LabelHost names the host (of its session's target) a work item belongs to.
 	LabelHost = "trove.dev/host"
+	// LabelRepository marks maintenance items of a Repository.
+	LabelRepository = "trove.dev/repository"
 	// LabelConfiguration marks sessions and items of a BackupConfiguration.
 	LabelConfiguration = "trove.dev/backup-configuration"
 	// AnnotationBackupBlueprint applies a BackupBlueprint to a workload, PVC or AppBinding.

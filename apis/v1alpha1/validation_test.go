@@ -88,7 +88,7 @@ func TestExamplesAreAccepted(t *testing.T) {
 	for _, kind := range served {
 		assert.True(t, kinds[kind], "docs/examples has no sample of %s", kind)
 	}
-	assert.Len(t, served, 9)
+	assert.Len(t, served, 10)
 }
 
 // bases are minimal valid objects; each invalid case applies a JSON merge patch to one.
@@ -157,6 +157,16 @@ spec:
   source:
     pod: {namespace: demo, name: app-0, uid: 0b1e9b55-7c3c-4bb4-9e0f-4d0c3a1f2e11}
     volumeName: data`,
+	"RepositoryMaintenance": `
+apiVersion: trove.dev/v1alpha1
+kind: RepositoryMaintenance
+metadata: {namespace: demo}
+spec:
+  nodeName: node-1
+  repository: {name: repo}
+  credentialsSecretName: creds
+  forget: [{policy: {keepLast: 3}}]
+  stats: true`,
 	"VolumeRestore": `
 apiVersion: trove.dev/v1alpha1
 kind: VolumeRestore
@@ -292,6 +302,10 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 			"spec.nodeName", "Required value"},
 		{"work item priority out of range", "VolumeBackup", `{spec: {priority: 5000}}`,
 			"spec.priority", "less than or equal to 1000"},
+		{"maintenance with a bad check subset", "RepositoryMaintenance", `{spec: {check: {readDataSubset: "half"}}}`,
+			"spec.check.readDataSubset", "should match"},
+		{"maintenance with a negative retention", "RepositoryMaintenance", `{spec: {forget: [{policy: {keepDaily: -1}}]}}`,
+			"spec.forget[0].policy.keepDaily", "greater than or equal to 0"},
 		{"restore item snapshot not an ID", "VolumeRestore", `{spec: {snapshot: "../../etc"}}`,
 			"spec.snapshot", "should match"},
 	}
