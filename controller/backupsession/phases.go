@@ -3,6 +3,7 @@ package backupsession
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -137,7 +138,7 @@ func (r *Reconciler) ensureItems(ctx context.Context, s *troveapi.BackupSession,
 
 // collectResults aggregates the items into the session and finishes it when every
 // item has finished.
-func (r *Reconciler) collectResults(ctx context.Context, s *troveapi.BackupSession, _ *troveapi.BackupConfiguration) (bool, reconcile.Result, error) {
+func (r *Reconciler) collectResults(ctx context.Context, s *troveapi.BackupSession, config *troveapi.BackupConfiguration) (bool, reconcile.Result, error) {
 	items, err := r.itemsOf(ctx, s)
 	if err != nil {
 		return true, reconcile.Result{}, err
@@ -148,12 +149,56 @@ func (r *Reconciler) collectResults(ctx context.Context, s *troveapi.BackupSessi
 	if !aggregate(s, items) {
 		return true, reconcile.Result{}, nil // items report back through the watch
 	}
+	if err := r.afterBackup(ctx, s, config, items); err != nil {
+		return true, reconcile.Result{}, err
+	}
 	if failed := failedHosts(s); failed != "" {
 		r.finish(s, troveapi.SessionFailed, troveapi.ReasonFailed, "backup failed on "+failed)
 	} else {
 		r.finish(s, troveapi.SessionSucceeded, troveapi.ReasonSucceeded, "every host was backed up")
 	}
 	return true, reconcile.Result{}, nil
+}
+
+// afterBackup hands the repository's maintenance (retention, prune, stats) to the
+// agent of a node that just backed up into it, and records the backup time on the
+// Repository. It runs before the session is marked finished, so a restart repeats it
+// (it is idempotent) rather than skipping it.
+func (r *Reconciler) afterBackup(ctx context.Context, s *troveapi.BackupSession, config *troveapi.BackupConfiguration, items []troveapi.VolumeBackup) error {
+	node, hosts := "", []string{}
+	for _, item := range items {
+		if item.Status.Phase == troveapi.WorkSucceeded {
+			node = item.Spec.NodeName
+			if !slices.Contains(hosts, item.Spec.Hostname) {
+				hosts = append(hosts, item.Spec.Hostname)
+			}
+		}
+	}
+	if node == "" {
+		return nil // no snapshot was made: nothing to keep or forget
+	}
+	var repo troveapi.Repository
+	ref := config.Spec.Repository
+	if ref.Namespace == "" {
+		ref.Namespace = config.Namespace
+	}
+	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}, &repo); err != nil {
+		return ctrl.IgnoreNotFound(err)
+	}
+	m := workitem.MaintenanceAfter(s, config, &repo, hosts, node)
+	if err := r.Credentials.Ensure(ctx, "RepositoryMaintenance", m.Namespace, m.Name, m.Spec.CredentialsSecretName, &repo); err != nil {
+		return err
+	}
+	if err := r.Client.Create(ctx, m); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating RepositoryMaintenance %s: %w", m.Name, err)
+	}
+	now := metav1.NewTime(r.Now())
+	if last := repo.Status.LastBackupTime; last == nil || last.Before(&now) {
+		base := repo.DeepCopy()
+		repo.Status.LastBackupTime = &now
+		return ctrl.IgnoreNotFound(r.Client.Status().Patch(ctx, &repo, ctrl.MergeFrom(base)))
+	}
+	return nil
 }
 
 func (r *Reconciler) itemsOf(ctx context.Context, s *troveapi.BackupSession) ([]troveapi.VolumeBackup, error) {

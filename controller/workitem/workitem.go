@@ -176,3 +176,37 @@ func VolumeRestoreFor(session *troveapi.RestoreSession, ref troveapi.TargetRef, 
 		},
 	}
 }
+
+// MaintenanceAfter builds the maintenance that follows a backup session: retention
+// for the session's hosts (when the configuration has a policy), prune as the policy
+// says, and stats. It runs on node, in the Repository's namespace, owned by it.
+func MaintenanceAfter(session *troveapi.BackupSession, config *troveapi.BackupConfiguration, repo *troveapi.Repository, hosts []string, node string) *troveapi.RepositoryMaintenance {
+	name := Name(session.Namespace, session.Name, "maintenance")
+	m := &troveapi.RepositoryMaintenance{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      name,
+			Namespace: repo.Namespace,
+			Labels: map[string]string{
+				troveapi.LabelRepository: repo.Name,
+				troveapi.LabelSession:    session.Name,
+			},
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(repo, troveapi.GroupVersion.WithKind("Repository"))},
+		},
+		Spec: troveapi.RepositoryMaintenanceSpec{
+			NodeName:              node,
+			Repository:            troveapi.ObjectRef{Namespace: repo.Namespace, Name: repo.Name},
+			CredentialsSecretName: CredentialsSecretName("rm", repo.Namespace, name),
+			Throttle:              ThrottleOf(config.Spec.RuntimeSettings),
+			Stats:                 true,
+		},
+	}
+	if policy := config.Spec.RetentionPolicy; policy != nil && config.Spec.Target != nil {
+		ref := config.Spec.Target.Ref
+		tags := []string{"trove.dev/namespace=" + config.Namespace, "trove.dev/target=" + string(ref.Kind) + "/" + ref.Name}
+		for _, h := range hosts {
+			m.Spec.Forget = append(m.Spec.Forget, troveapi.ForgetGroup{Host: h, Tags: tags, Policy: *policy})
+		}
+		m.Spec.Prune = policy.Prune && !policy.DryRun
+	}
+	return m
+}
