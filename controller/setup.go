@@ -11,6 +11,7 @@ import (
 	"trove.dev/trove/controller/backupsession"
 	"trove.dev/trove/controller/credentials"
 	"trove.dev/trove/controller/metrics"
+	"trove.dev/trove/controller/repository"
 	"trove.dev/trove/controller/restoresession"
 )
 
@@ -40,6 +41,7 @@ func Setup(mgr manager.Manager, opts Options) error {
 			Client: mgr.GetClient(), Secrets: mgr.GetAPIReader(), Recorder: recorder, Now: opts.Now, Spread: opts.Spread, Metrics: m,
 		},
 		&backupsession.Reconciler{Client: mgr.GetClient(), Credentials: creds, Recorder: recorder, Now: opts.Now, Metrics: m},
+		&repository.Reconciler{Client: mgr.GetClient(), Secrets: mgr.GetAPIReader(), Credentials: creds, Recorder: recorder},
 		&restoresession.Reconciler{Client: mgr.GetClient(), Credentials: creds, Recorder: recorder, Now: opts.Now, Metrics: m},
 	}
 	for _, r := range reconcilers {

@@ -1,5 +1,7 @@
 package v1alpha1
 
+import "sort"
+
 // Type names the backend that is set (exactly one is, by validation).
 func (b *Backend) Type() BackendType {
 	switch {
@@ -68,4 +70,25 @@ func (b *Backend) PairedSecretKeys() [][2]string {
 		return [][2]string{{SecretRestServerUsername, SecretRestServerPassword}}
 	}
 	return nil
+}
+
+// MissingSecretKeys lists the storage Secret keys the backend needs that data lacks
+// (required keys, and the missing half of a pair), sorted.
+func (b *Backend) MissingSecretKeys(data map[string][]byte) []string {
+	var missing []string
+	for _, key := range b.RequiredSecretKeys() {
+		if len(data[key]) == 0 {
+			missing = append(missing, key)
+		}
+	}
+	for _, pair := range b.PairedSecretKeys() {
+		a, c := len(data[pair[0]]) > 0, len(data[pair[1]]) > 0
+		if a && !c {
+			missing = append(missing, pair[1])
+		} else if c && !a {
+			missing = append(missing, pair[0])
+		}
+	}
+	sort.Strings(missing)
+	return missing
 }

@@ -2,7 +2,6 @@ package backupconfiguration
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -98,22 +97,8 @@ func checkStorageSecret(f *facts) (reason, message string) {
 		return troveapi.ReasonSecretNotFound, fmt.Sprintf("storage Secret %s/%s of Repository %s does not exist: create it with the key %s and the %s backend's keys (see docs/reference.md)",
 			f.repository.Namespace, backend.StorageSecretName, f.repository.Name, troveapi.SecretResticPassword, backend.Type())
 	}
-	var missing []string
-	for _, key := range backend.RequiredSecretKeys() {
-		if len(f.secret.Data[key]) == 0 {
-			missing = append(missing, key)
-		}
-	}
-	for _, pair := range backend.PairedSecretKeys() {
-		a, b := len(f.secret.Data[pair[0]]) > 0, len(f.secret.Data[pair[1]]) > 0
-		if a && !b {
-			missing = append(missing, pair[1])
-		} else if b && !a {
-			missing = append(missing, pair[0])
-		}
-	}
+	missing := backend.MissingSecretKeys(f.secret.Data)
 	if len(missing) > 0 {
-		slices.Sort(missing)
 		return troveapi.ReasonSecretKeyMissing, fmt.Sprintf("storage Secret %s/%s lacks the key(s) %s that the %s backend needs: add them",
 			f.secret.Namespace, f.secret.Name, strings.Join(missing, ", "), backend.Type())
 	}

@@ -1,0 +1,156 @@
+package repository_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	troveapi "trove.dev/trove/apis/v1alpha1"
+	"trove.dev/trove/controller/credentials"
+	"trove.dev/trove/controller/repository"
+	"trove.dev/trove/test/controlplane"
+)
+
+const troveNamespace = "trove-system"
+
+var c ctrl.Client
+
+func TestMain(m *testing.M) {
+	logf.SetLogger(logr.Discard())
+	cp, err := controlplane.Start(controlplane.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	c = cp.Client
+	ctx, cancel := context.WithCancel(context.Background())
+	mgr, err := manager.New(cp.Config, manager.Options{Scheme: controlplane.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}})
+	if err == nil {
+		err = c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: troveNamespace}})
+	}
+	if err == nil {
+		err = (&repository.Reconciler{
+			Client: mgr.GetClient(), Secrets: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("trove-controller"),
+			Credentials: &credentials.Store{Client: mgr.GetClient(), Secrets: mgr.GetAPIReader(), Namespace: troveNamespace},
+		}).SetupWithManager(mgr)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = mgr.Start(ctx) }()
+	code := m.Run()
+	cancel()
+	<-done
+	_ = cp.Stop()
+	os.Exit(code)
+}
+
+func namespace(t *testing.T) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "repo-"}}
+	require.NoError(t, c.Create(context.Background(), ns))
+	return ns.Name
+}
+
+func repo(ns string) *troveapi.Repository {
+	return &troveapi.Repository{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "repo"}, Spec: troveapi.RepositorySpec{
+		Backend: troveapi.Backend{StorageSecretName: "s", B2: &troveapi.B2Spec{Bucket: "b"}}}}
+}
+
+func get(t *testing.T, ns string) *troveapi.Repository {
+	t.Helper()
+	var r troveapi.Repository
+	require.NoError(t, c.Get(context.Background(), ctrl.ObjectKey{Namespace: ns, Name: "repo"}, &r))
+	return &r
+}
+
+func ready(t *testing.T, ns string) *metav1.Condition {
+	return meta.FindStatusCondition(get(t, ns).Status.Conditions, troveapi.ConditionReady)
+}
+
+func TestReadyFollowsTheStorageSecret(t *testing.T) {
+	ns := namespace(t)
+	require.NoError(t, c.Create(context.Background(), repo(ns)))
+	require.Eventually(t, func() bool { r := ready(t, ns); return r != nil && r.Reason == troveapi.ReasonSecretNotFound }, 20*time.Second, 50*time.Millisecond)
+	assert.Contains(t, get(t, ns).Finalizers, troveapi.FinalizerRepository)
+
+	require.NoError(t, c.Create(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "s"},
+		StringData: map[string]string{"RESTIC_PASSWORD": "pw", "B2_ACCOUNT_ID": "id"}}))
+	require.Eventually(t, func() bool { r := ready(t, ns); return r != nil && r.Reason == troveapi.ReasonSecretKeyMissing }, 20*time.Second, 50*time.Millisecond)
+	assert.Contains(t, ready(t, ns).Message, "B2_ACCOUNT_KEY")
+}
+
+func TestStatusComesFromMaintenanceAndOldItemsGo(t *testing.T) {
+	ns := namespace(t)
+	r := repo(ns)
+	require.NoError(t, c.Create(context.Background(), r))
+	for i := 0; i < 7; i++ {
+		m := &troveapi.RepositoryMaintenance{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("m-%d", i), Labels: map[string]string{troveapi.LabelRepository: "repo"}},
+			Spec: troveapi.RepositoryMaintenanceSpec{NodeName: "n", Repository: troveapi.ObjectRef{Name: "repo"},
+				CredentialsSecretName: fmt.Sprintf("creds-m-%d", i), Stats: true},
+		}
+		require.NoError(t, c.Create(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: troveNamespace, Name: m.Spec.CredentialsSecretName}}))
+		require.NoError(t, c.Create(context.Background(), m))
+		now := metav1.Now()
+		m.Status.Phase, m.Status.CompletionTime = troveapi.WorkSucceeded, &now
+		m.Status.SnapshotCount, m.Status.TotalSize = ptr.To(int64(10+i)), fmt.Sprintf("%dMi", 100+i)
+		if i == 2 {
+			m.Status.Integrity = troveapi.IntegrityHealthy
+		}
+		require.NoError(t, c.Status().Update(context.Background(), m))
+		time.Sleep(1100 * time.Millisecond) // creation timestamps have 1 s resolution
+	}
+	require.Eventually(t, func() bool {
+		st := get(t, ns).Status
+		return st.SnapshotCount == 16 && st.TotalSize == "106Mi" && st.Integrity == troveapi.IntegrityHealthy && st.LastCheckTime != nil
+	}, 20*time.Second, 50*time.Millisecond, "status: %+v", get(t, ns).Status)
+	require.Eventually(t, func() bool {
+		var list troveapi.RepositoryMaintenanceList
+		require.NoError(t, c.List(context.Background(), &list, ctrl.InNamespace(ns)))
+		return len(list.Items) == repository.KeepMaintenance
+	}, 20*time.Second, 50*time.Millisecond)
+	require.Eventually(t, func() bool {
+		var s corev1.Secret
+		return apierrors.IsNotFound(c.Get(context.Background(), ctrl.ObjectKey{Namespace: troveNamespace, Name: "creds-m-6"}, &s))
+	}, 20*time.Second, 50*time.Millisecond, "a finished item's credentials are removed")
+}
+
+func TestDeletionWaitsForItsConfigurations(t *testing.T) {
+	ns := namespace(t)
+	require.NoError(t, c.Create(context.Background(), repo(ns)))
+	bc := &troveapi.BackupConfiguration{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "bc"}, Spec: troveapi.BackupConfigurationSpec{
+		Paused: true, Repository: troveapi.ObjectRef{Name: "repo"},
+		Target: &troveapi.BackupTarget{Ref: troveapi.TargetRef{APIVersion: "v1", Kind: troveapi.KindPod, Name: "p"}}}}
+	require.NoError(t, c.Create(context.Background(), bc))
+	require.Eventually(t, func() bool { return len(get(t, ns).Finalizers) == 1 }, 20*time.Second, 50*time.Millisecond)
+
+	require.NoError(t, c.Delete(context.Background(), repo(ns)))
+	assert.Never(t, func() bool {
+		var r troveapi.Repository
+		return apierrors.IsNotFound(c.Get(context.Background(), ctrl.ObjectKey{Namespace: ns, Name: "repo"}, &r))
+	}, 2*time.Second, 100*time.Millisecond, "a Repository in use is not deleted")
+
+	require.NoError(t, c.Delete(context.Background(), bc))
+	require.Eventually(t, func() bool {
+		var r troveapi.Repository
+		return apierrors.IsNotFound(c.Get(context.Background(), ctrl.ObjectKey{Namespace: ns, Name: "repo"}, &r))
+	}, 20*time.Second, 50*time.Millisecond, "once unused it goes")
+}
