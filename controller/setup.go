@@ -23,6 +23,8 @@ type Options struct {
 	Spread time.Duration
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// Workers is how many objects of each kind are reconciled at once (default 4).
+	Workers int
 }
 
 // Setup registers every reconciler of the controller with mgr.
@@ -36,7 +38,12 @@ func Setup(mgr manager.Manager, opts Options) error {
 	recorder := mgr.GetEventRecorder("trove-controller")
 	m := metrics.New(ctrlmetrics.Registry)
 	creds := &credentials.Store{Client: mgr.GetClient(), Secrets: mgr.GetAPIReader(), Namespace: opts.Namespace}
-	reconcilers := []interface{ SetupWithManager(manager.Manager) error }{
+	if opts.Workers < 1 {
+		opts.Workers = 4
+	}
+	reconcilers := []interface {
+		SetupWithManager(manager.Manager, int) error
+	}{
 		&backupconfiguration.Reconciler{
 			Client: mgr.GetClient(), Secrets: mgr.GetAPIReader(), Recorder: recorder, Now: opts.Now, Spread: opts.Spread, Metrics: m,
 		},
@@ -45,7 +52,7 @@ func Setup(mgr manager.Manager, opts Options) error {
 		&restoresession.Reconciler{Client: mgr.GetClient(), Credentials: creds, Recorder: recorder, Now: opts.Now, Metrics: m},
 	}
 	for _, r := range reconcilers {
-		if err := r.SetupWithManager(mgr); err != nil {
+		if err := r.SetupWithManager(mgr, opts.Workers); err != nil {
 			return fmt.Errorf("setting up %T: %w", r, err)
 		}
 	}

@@ -55,7 +55,7 @@ func TestMain(m *testing.M) {
 	if err == nil {
 		err = (&backupconfiguration.Reconciler{
 			Client: mgr.GetClient(), Secrets: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("trove-controller"), Now: clock.Now,
-		}).SetupWithManager(mgr)
+		}).SetupWithManager(mgr, 2)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

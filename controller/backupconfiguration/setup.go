@@ -6,6 +6,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	ctrl "sigs.k8s.io/controller-runtime/pkg/client"
+	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -15,9 +16,10 @@ import (
 
 // SetupWithManager registers the reconciler: it runs on changes to configurations,
 // their sessions, and the Repositories and Secrets they depend on.
-func (r *Reconciler) SetupWithManager(mgr manager.Manager) error {
+func (r *Reconciler) SetupWithManager(mgr manager.Manager, workers int) error {
 	return builder.ControllerManagedBy(mgr).
 		Named("backupconfiguration").
+		WithOptions(crcontroller.Options{MaxConcurrentReconciles: workers}).
 		For(&troveapi.BackupConfiguration{}).
 		Owns(&troveapi.BackupSession{}).
 		Watches(&troveapi.Repository{}, handler.EnqueueRequestsFromMapFunc(r.configsOfRepository)).

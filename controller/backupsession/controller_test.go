@@ -68,7 +68,7 @@ func TestMain(m *testing.M) {
 			Recorder:    mgr.GetEventRecorder("trove-controller"),
 			Now:         clock.Now,
 			PodWait:     3 * time.Second,
-		}).SetupWithManager(mgr)
+		}).SetupWithManager(mgr, 2)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

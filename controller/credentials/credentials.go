@@ -40,14 +40,6 @@ type Store struct {
 // Ensure creates the credentials Secret of an item from its Repository's storage
 // Secret. An existing one is left as it is.
 func (s *Store) Ensure(ctx context.Context, kind, itemNamespace, itemName, secretName string, repo *troveapi.Repository) error {
-	var existing corev1.Secret
-	err := s.Secrets.Get(ctx, types.NamespacedName{Namespace: s.Namespace, Name: secretName}, &existing)
-	if err == nil {
-		return nil
-	}
-	if !apierrors.IsNotFound(err) {
-		return err
-	}
 	var storage corev1.Secret
 	key := types.NamespacedName{Namespace: repo.Namespace, Name: repo.Spec.Backend.StorageSecretName}
 	if err := s.Secrets.Get(ctx, key, &storage); err != nil {

@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	ctrl "sigs.k8s.io/controller-runtime/pkg/client"
+	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -47,9 +48,10 @@ type Reconciler struct {
 
 // SetupWithManager registers the reconciler; it runs on Repositories and their
 // maintenance items.
-func (r *Reconciler) SetupWithManager(mgr manager.Manager) error {
+func (r *Reconciler) SetupWithManager(mgr manager.Manager, workers int) error {
 	return builder.ControllerManagedBy(mgr).
 		Named("repository").
+		WithOptions(crcontroller.Options{MaxConcurrentReconciles: workers}).
 		For(&troveapi.Repository{}).
 		Watches(&troveapi.RepositoryMaintenance{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, obj ctrl.Object) []reconcile.Request {
 			name := obj.GetLabels()[troveapi.LabelRepository]

@@ -47,7 +47,7 @@ func TestMain(m *testing.M) {
 		err = (&repository.Reconciler{
 			Client: mgr.GetClient(), Secrets: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("trove-controller"),
 			Credentials: &credentials.Store{Client: mgr.GetClient(), Secrets: mgr.GetAPIReader(), Namespace: troveNamespace},
-		}).SetupWithManager(mgr)
+		}).SetupWithManager(mgr, 2)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	ctrl "sigs.k8s.io/controller-runtime/pkg/client"
+	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -42,9 +43,10 @@ type Reconciler struct {
 }
 
 // SetupWithManager registers the reconciler: it runs on sessions and their items.
-func (r *Reconciler) SetupWithManager(mgr manager.Manager) error {
+func (r *Reconciler) SetupWithManager(mgr manager.Manager, workers int) error {
 	return builder.ControllerManagedBy(mgr).
 		Named("restoresession").
+		WithOptions(crcontroller.Options{MaxConcurrentReconciles: workers}).
 		For(&troveapi.RestoreSession{}).
 		Owns(&troveapi.VolumeRestore{}).
 		Complete(r)

@@ -50,7 +50,7 @@ func TestMain(m *testing.M) {
 			Credentials: &credentials.Store{Client: mgr.GetClient(), Secrets: mgr.GetAPIReader(), Namespace: troveNamespace},
 			Recorder:    mgr.GetEventRecorder("trove-controller"),
 			Now:         time.Now,
-		}).SetupWithManager(mgr)
+		}).SetupWithManager(mgr, 2)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
