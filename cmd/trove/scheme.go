@@ -1,0 +1,18 @@
+package main
+
+import (
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+
+	troveapi "trove.dev/trove/apis/v1alpha1"
+)
+
+// newScheme returns the kinds the controller and the agent read and write:
+// Kubernetes' built-in kinds and Trove's.
+func newScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(troveapi.AddToScheme(s))
+	return s
+}
