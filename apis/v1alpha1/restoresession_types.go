@@ -41,6 +41,10 @@ type RestoreTarget struct {
 	// Ref is an existing workload, PVC or AppBinding; omit it with volumeClaimTemplates.
 	// +optional
 	Ref *TargetRef `json:"ref,omitempty"`
+	// SourceRef is the target whose backups are restored, when it is not Ref (e.g.
+	// restoring a Deployment's data into another one). Volumes match by name.
+	// +optional
+	SourceRef *TargetRef `json:"sourceRef,omitempty"`
 	// +optional
 	// +kubebuilder:validation:MaxItems=64
 	Rules []RestoreRule `json:"rules,omitempty"`

@@ -1573,6 +1573,11 @@ func (in *RestoreTarget) DeepCopyInto(out *RestoreTarget) {
 		*out = new(TargetRef)
 		**out = **in
 	}
+	if in.SourceRef != nil {
+		in, out := &in.SourceRef, &out.SourceRef
+		*out = new(TargetRef)
+		**out = **in
+	}
 	if in.Rules != nil {
 		in, out := &in.Rules, &out.Rules
 		*out = make([]RestoreRule, len(*in))

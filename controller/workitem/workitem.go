@@ -69,6 +69,12 @@ func IdentityOf(namespace string, ref troveapi.TargetRef, pair target.Pair) Iden
 	}
 }
 
+// SourceTags select the snapshots of one volume of a source target: by namespace,
+// target and volume name (not by PVC, which a restore target may not share).
+func SourceTags(namespace string, source troveapi.TargetRef, volume string) []string {
+	return []string{"trove.dev/namespace=" + namespace, "trove.dev/target=" + string(source.Kind) + "/" + source.Name, "trove.dev/volume=" + volume}
+}
+
 // ThrottleOf takes a work item's throttle from runtime settings.
 func ThrottleOf(rs *troveapi.RuntimeSettings) troveapi.Throttle {
 	if rs == nil || rs.Container == nil {
@@ -136,6 +142,10 @@ func VolumeBackupFor(session *troveapi.BackupSession, config *troveapi.BackupCon
 // unless the rule names one.
 func VolumeRestoreFor(session *troveapi.RestoreSession, ref troveapi.TargetRef, host target.Host, pair target.Pair, rule troveapi.RestoreRule) *troveapi.VolumeRestore {
 	id := IdentityOf(session.Namespace, ref, pair)
+	source := ref
+	if s := session.Spec.Target.SourceRef; s != nil {
+		source = *s
+	}
 	name := Name(session.Name, host.Name, pair.Volume)
 	repo := session.Spec.Repository
 	if repo.Namespace == "" {
@@ -170,7 +180,7 @@ func VolumeRestoreFor(session *troveapi.RestoreSession, ref troveapi.TargetRef, 
 			},
 			Snapshot:   snapshot,
 			SourceHost: sourceHost,
-			Tags:       id.Tags,
+			Tags:       SourceTags(session.Namespace, source, pair.Volume),
 			Include:    rule.Include,
 			Exclude:    rule.Exclude,
 		},

@@ -63,10 +63,12 @@ func (m *Restic) run(ctx context.Context, env *Environment, inv invocation) (*ru
 	}
 	redact := NewRedactor(env.Secrets)
 	cmd := &exec.Cmd{
-		Path:        path,
-		Args:        argv,
-		Env:         m.processEnv(env, extraEnv, inv.progress),
-		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
+		Path: path,
+		Args: argv,
+		Env:  m.processEnv(env, extraEnv, inv.progress),
+		// Its own process group (cancellation signals the group); killed with its
+		// parent, so an agent that dies leaves no restic behind to race its retry.
+		SysProcAttr: &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
 		// Safety net: if a pipe stays open after restic exits (a grandchild
 		// such as ssh), stop waiting for it.
 		WaitDelay: m.cfg.InterruptGrace + 5*time.Second,
