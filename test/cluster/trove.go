@@ -94,8 +94,8 @@ func (c Config) DeployTrove(ctx context.Context, bins Binaries) error {
 // overlay returns the kustomization DeployTrove applies: on another cluster
 // the dev overlay (images never pulled); on the dev node an overlay of it,
 // written under StateDir, that also keeps the agent's host paths in the
-// node's directories: the kubelet root, and restic's cache under StateDir so
-// that down removes it.
+// node's directories: the kubelet root, and restic's cache and local
+// repositories under StateDir so that down removes them.
 func (c Config) overlay() (string, error) {
 	base := filepath.Join(c.ModuleRoot, devOverlay)
 	if c.ExternalKubeconfig != "" {
@@ -133,7 +133,10 @@ patches:
               - name: restic-cache
                 hostPath:
                   path: %s
-`, rel, filepath.Join(c.KubeletRoot, "pods"), filepath.Join(c.KubeletRoot, "plugins"), c.path("agent-cache"))
+              - name: repositories
+                hostPath:
+                  path: %s
+`, rel, filepath.Join(c.KubeletRoot, "pods"), filepath.Join(c.KubeletRoot, "plugins"), c.path("agent-cache"), c.path("repositories"))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}

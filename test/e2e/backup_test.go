@@ -1,0 +1,255 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime/pkg/client"
+
+	troveapi "trove.dev/trove/apis/v1alpha1"
+	"trove.dev/trove/test/controlplane"
+	"trove.dev/trove/test/images"
+)
+
+// troveClient is a client for Trove's kinds on the e2e cluster.
+func troveClient(t *testing.T) ctrl.Client {
+	t.Helper()
+	kubeconfig := cfg.Kubeconfig()
+	if cfg.ExternalKubeconfig != "" {
+		kubeconfig = cfg.ExternalKubeconfig
+	}
+	rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := ctrl.New(rc, ctrl.Options{Scheme: controlplane.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// localPVC creates a local PersistentVolume on the node (a directory made by the
+// test) and a claim bound to it.
+func localPVC(t *testing.T, c ctrl.Client, ns, name, node string) {
+	t.Helper()
+	ctx := t.Context()
+	dir := filepath.Join(cfg.StateDir, "e2e-local-pv", ns+"-"+name)
+	must(t, os.MkdirAll(dir, 0o777))
+	pvName := ns + "-" + name
+	pv := &corev1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{Name: pvName},
+		Spec: corev1.PersistentVolumeSpec{
+			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")},
+			AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
+			StorageClassName:              "trove-e2e-local",
+			PersistentVolumeSource:        corev1.PersistentVolumeSource{Local: &corev1.LocalVolumeSource{Path: dir}},
+			NodeAffinity: &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+				MatchExpressions: []corev1.NodeSelectorRequirement{{Key: "kubernetes.io/hostname", Operator: corev1.NodeSelectorOpIn, Values: []string{node}}},
+			}}}},
+		},
+	}
+	must(t, c.Create(ctx, pv))
+	t.Cleanup(func() { _ = c.Delete(context.WithoutCancel(ctx), pv); _ = os.RemoveAll(dir) })
+	class := "trove-e2e-local"
+	must(t, c.Create(ctx, &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			StorageClassName: &class,
+			VolumeName:       pvName,
+			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+		},
+	}))
+}
+
+// dataPod runs busybox with an emptyDir at /data and a claim at /pv.
+func dataPod(t *testing.T, c ctrl.Client, ns, name, claim, script string) {
+	t.Helper()
+	must(t, c.Create(t.Context(), &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: corev1.PodSpec{
+			TerminationGracePeriodSeconds: new(int64),
+			Containers: []corev1.Container{{
+				Name: "app", Image: images.BusyboxRef, ImagePullPolicy: corev1.PullNever,
+				Command:      []string{"/bin/sh", "-c", script + " && exec sleep 3600"},
+				VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/data"}, {Name: "pv", MountPath: "/pv"}},
+			}},
+			Volumes: []corev1.Volume{
+				{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+				{Name: "pv", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claim}}},
+			},
+		},
+	}))
+}
+
+func nodeName(t *testing.T, c ctrl.Client) string {
+	t.Helper()
+	var nodes corev1.NodeList
+	must(t, c.List(t.Context(), &nodes))
+	if len(nodes.Items) == 0 {
+		t.Fatal("no node")
+	}
+	return nodes.Items[0].Name
+}
+
+func waitFor(t *testing.T, what string, within time.Duration, ok func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	last := ""
+	for time.Now().Before(deadline) {
+		var done bool
+		if done, last = ok(); done {
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Fatalf("%s: not within %s (last: %s)", what, within, last)
+}
+
+// TestBackupAndRestoreThroughTheAgent backs up a real pod's emptyDir and local-PV
+// claim through the real kubelet host paths (controller → VolumeBackups → the agent
+// DaemonSet → restic), then restores both into a new pod with a fresh claim, and reads
+// the files back in that pod.
+func TestBackupAndRestoreThroughTheAgent(t *testing.T) {
+	c := troveClient(t)
+	ctx := t.Context()
+	ns := "e2e-backup-" + randomHex(3)
+	must(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
+	t.Cleanup(func() {
+		_ = c.Delete(context.WithoutCancel(ctx), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+	})
+	node := nodeName(t, c)
+	marker := randomHex(8)
+
+	must(t, c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "repo"}, StringData: map[string]string{"RESTIC_PASSWORD": randomHex(16)}}))
+	must(t, c.Create(ctx, &troveapi.Repository{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "repo"}, Spec: troveapi.RepositorySpec{Backend: troveapi.Backend{
+		StorageSecretName: "repo",
+		Local: &troveapi.LocalSpec{MountPath: "/var/lib/trove/repositories", SubPath: ns,
+			VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/lib/trove/repositories"}}},
+	}}}))
+	localPVC(t, c, ns, "source", node)
+	dataPod(t, c, ns, "writer", "source", fmt.Sprintf("echo %s > /data/a.txt && mkdir -p /data/sub && echo nested > /data/sub/b.txt && echo pv-%s > /pv/c.txt", marker, marker))
+	must(t, cfg.WaitPodsRunning(ctx, ns, "", 2*time.Minute))
+
+	must(t, c.Create(ctx, &troveapi.BackupConfiguration{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "writer"}, Spec: troveapi.BackupConfigurationSpec{
+		Paused: true, Repository: troveapi.ObjectRef{Name: "repo"},
+		Target: &troveapi.BackupTarget{Ref: troveapi.TargetRef{APIVersion: "v1", Kind: troveapi.KindPod, Name: "writer"}, Paths: []string{"/data", "/pv"}},
+	}}))
+	// Give the container a moment to have written its files.
+	time.Sleep(2 * time.Second)
+	must(t, c.Create(ctx, &troveapi.BackupSession{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "instant-1",
+		Labels: map[string]string{troveapi.LabelConfiguration: "writer"}},
+		Spec: troveapi.BackupSessionSpec{Invoker: troveapi.Invoker{APIGroup: "trove.dev", Kind: "BackupConfiguration", Name: "writer"}}}))
+	var session troveapi.BackupSession
+	start := time.Now()
+	waitFor(t, "the backup session succeeds", 3*time.Minute, func() (bool, string) {
+		must(t, c.Get(ctx, ctrl.ObjectKey{Namespace: ns, Name: "instant-1"}, &session))
+		if session.Status.Phase == troveapi.SessionFailed {
+			t.Fatalf("backup failed: %+v", session.Status)
+		}
+		return session.Status.Phase == troveapi.SessionSucceeded, fmt.Sprintf("%+v", session.Status)
+	})
+	t.Logf("backup session succeeded in %s", time.Since(start).Round(100*time.Millisecond))
+	host := session.Status.Targets[0].Stats[0]
+	if len(host.Snapshots) != 2 {
+		t.Fatalf("want 2 snapshots (emptyDir and local PV), got %+v", host.Snapshots)
+	}
+	for _, s := range host.Snapshots {
+		if s.Name == "" || s.FileStats.New == 0 {
+			t.Fatalf("snapshot stats missing: %+v", s)
+		}
+	}
+
+	// Restore into a new pod with a fresh claim.
+	localPVC(t, c, ns, "fresh", node)
+	dataPod(t, c, ns, "reader", "fresh", "true")
+	must(t, cfg.WaitPodsRunning(ctx, ns, "", 2*time.Minute))
+	must(t, c.Create(ctx, &troveapi.RestoreSession{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "restore"}, Spec: troveapi.RestoreSessionSpec{
+		Repository: troveapi.ObjectRef{Name: "repo"},
+		Target: &troveapi.RestoreTarget{
+			Ref:       &troveapi.TargetRef{APIVersion: "v1", Kind: troveapi.KindPod, Name: "reader"},
+			SourceRef: &troveapi.TargetRef{APIVersion: "v1", Kind: troveapi.KindPod, Name: "writer"},
+		},
+	}}))
+	var restore troveapi.RestoreSession
+	waitFor(t, "the restore succeeds", 3*time.Minute, func() (bool, string) {
+		must(t, c.Get(ctx, ctrl.ObjectKey{Namespace: ns, Name: "restore"}, &restore))
+		if restore.Status.Phase == troveapi.SessionFailed {
+			t.Fatalf("restore failed: %+v", restore.Status)
+		}
+		return restore.Status.Phase == troveapi.SessionSucceeded, fmt.Sprintf("%+v", restore.Status)
+	})
+	for file, want := range map[string]string{"/data/a.txt": marker, "/data/sub/b.txt": "nested", "/pv/c.txt": "pv-" + marker} {
+		out, err := cfg.Kubectl(ctx, bins, "exec", "-n", ns, "reader", "--", "cat", file)
+		if err != nil || out != want {
+			t.Fatalf("reader's %s: %q (%v), want %q", file, out, err, want)
+		}
+	}
+}
+
+// TestScheduledBackupsRunEveryMinute: a configuration scheduled every minute produces
+// sessions by itself, named after their ticks, that succeed.
+func TestScheduledBackupsRunEveryMinute(t *testing.T) {
+	c := troveClient(t)
+	ctx := t.Context()
+	ns := "e2e-schedule-" + randomHex(3)
+	must(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
+	t.Cleanup(func() {
+		_ = c.Delete(context.WithoutCancel(ctx), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+	})
+	must(t, c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "repo"}, StringData: map[string]string{"RESTIC_PASSWORD": randomHex(16)}}))
+	must(t, c.Create(ctx, &troveapi.Repository{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "repo"}, Spec: troveapi.RepositorySpec{Backend: troveapi.Backend{
+		StorageSecretName: "repo",
+		Local: &troveapi.LocalSpec{MountPath: "/var/lib/trove/repositories", SubPath: ns,
+			VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/lib/trove/repositories"}}},
+	}}}))
+	must(t, c.Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"},
+		Spec: corev1.PodSpec{TerminationGracePeriodSeconds: new(int64), Containers: []corev1.Container{{
+			Name: "app", Image: images.BusyboxRef, ImagePullPolicy: corev1.PullNever,
+			Command:      []string{"/bin/sh", "-c", "date > /data/started && exec sleep 3600"},
+			VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/data"}}}},
+			Volumes: []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}},
+	}))
+	must(t, cfg.WaitPodsRunning(ctx, ns, "", 2*time.Minute))
+	must(t, c.Create(ctx, &troveapi.BackupConfiguration{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "every-minute"}, Spec: troveapi.BackupConfigurationSpec{
+		Schedule: "* * * * *", Repository: troveapi.ObjectRef{Name: "repo"},
+		Target:          &troveapi.BackupTarget{Ref: troveapi.TargetRef{APIVersion: "v1", Kind: troveapi.KindPod, Name: "app"}},
+		RetentionPolicy: &troveapi.RetentionPolicy{KeepLast: 3, Prune: true},
+	}}))
+	waitFor(t, "a scheduled session succeeds", 3*time.Minute, func() (bool, string) {
+		var list troveapi.BackupSessionList
+		must(t, c.List(ctx, &list, ctrl.InNamespace(ns)))
+		for _, s := range list.Items {
+			if s.Status.Phase == troveapi.SessionSucceeded {
+				return true, s.Name
+			}
+		}
+		return false, fmt.Sprint(len(list.Items), " sessions")
+	})
+	// The maintenance that follows a backup measures the repository.
+	waitFor(t, "the Repository shows its snapshots", 2*time.Minute, func() (bool, string) {
+		var repo troveapi.Repository
+		must(t, c.Get(ctx, ctrl.ObjectKey{Namespace: ns, Name: "repo"}, &repo))
+		return repo.Status.SnapshotCount >= 1 && repo.Status.LastBackupTime != nil, fmt.Sprintf("%+v", repo.Status)
+	})
+}
