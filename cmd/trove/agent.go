@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/fields"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -30,6 +31,7 @@ type agentOptions struct {
 	restic             string
 	maxAttempts        int32
 	allowConfigVolumes bool
+	cacheMax           string
 }
 
 func newAgentCommand() *cobra.Command {
@@ -51,6 +53,7 @@ func newAgentCommand() *cobra.Command {
 	cmd.Flags().StringVar(&o.namespace, "namespace", envOr("POD_NAMESPACE", "trove-system"), "Trove's namespace, where the per-item credential Secrets are (default: the pod's)")
 	cmd.Flags().IntVar(&o.concurrency, "concurrency", 2, "work items running at once on this node")
 	cmd.Flags().StringVar(&o.cacheDir, "cache-dir", "/var/lib/trove/cache", "persistent restic cache, one directory per repository (empty: no cache)")
+	cmd.Flags().StringVar(&o.cacheMax, "cache-max-size", "5Gi", "cap on the restic caches' total size; the least recently used repositories' caches go first (0: no cap)")
 	cmd.Flags().StringVar(&o.restic, "restic", "restic", "the restic binary (a name is looked up in PATH)")
 	cmd.Flags().Int32Var(&o.maxAttempts, "max-attempts", 3, "attempts of an item interrupted by agent restarts before it fails")
 	cmd.Flags().BoolVar(&o.allowConfigVolumes, "allow-config-volumes", false, "also back up configMap, secret, projected and downwardAPI volumes")
@@ -77,6 +80,10 @@ func (o *agentOptions) Run(cmd *cobra.Command) error {
 	resticPath, err := exec.LookPath(o.restic)
 	if err != nil {
 		return fmt.Errorf("finding restic (--restic): %w", err)
+	}
+	cacheMax, err := resource.ParseQuantity(o.cacheMax)
+	if err != nil {
+		return fmt.Errorf("--cache-max-size %q: %w", o.cacheMax, err)
 	}
 	onNode := fields.OneTermEqualSelector("spec.nodeName", o.nodeName)
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
@@ -105,7 +112,7 @@ func (o *agentOptions) Run(cmd *cobra.Command) error {
 		Concurrency:        o.concurrency,
 		MaxAttempts:        o.maxAttempts,
 		AllowConfigVolumes: o.allowConfigVolumes,
-		Movers:             &agent.ResticMovers{Binary: resticPath, CacheDir: o.cacheDir},
+		Movers:             &agent.ResticMovers{Binary: resticPath, CacheDir: o.cacheDir, CacheMaxBytes: cacheMax.Value()},
 	})
 	if err != nil {
 		return err

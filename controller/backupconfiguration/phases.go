@@ -34,9 +34,11 @@ func (r *Reconciler) runSchedule(ctx context.Context, config *troveapi.BackupCon
 	now := r.Now()
 	due := sched.DueAt(last, now)
 	if !due.Tick.IsZero() {
-		if err := r.ensureSession(ctx, config, schedule.SessionName(config.Name, due.Tick)); err != nil {
+		name := schedule.SessionName(config.Name, due.Tick)
+		if err := r.ensureSession(ctx, config, name); err != nil {
 			return reconcile.Result{}, err
 		}
+		config.Status.LastSessionName = name
 		if due.Missed > 0 {
 			r.Recorder.Eventf(config, nil, corev1.EventTypeWarning, "MissedSchedule", "Schedule",
 				"%d earlier tick(s) were missed (controller down?); one catch-up session runs for the newest", due.Missed)

@@ -93,7 +93,7 @@ func New(mgr manager.Manager, cfg Config) (*Agent, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = ctrlmetrics.Registry
 	}
-	a.metrics = newMetrics(cfg.Metrics, a.queue)
+	a.metrics = newMetrics(cfg.Metrics, a.queue, cfg.Movers)
 	return a, nil
 }
 

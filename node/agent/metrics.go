@@ -17,7 +17,10 @@ type metrics struct {
 	duration *prometheus.HistogramVec
 }
 
-func newMetrics(reg prometheus.Registerer, q *queue.Queue) *metrics {
+// cacheSizer reports the restic caches' size (a MoverFactory may implement it).
+type cacheSizer interface{ CacheBytes() int64 }
+
+func newMetrics(reg prometheus.Registerer, q *queue.Queue, movers MoverFactory) *metrics {
 	m := &metrics{
 		items: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "trove_agent_items_total", Help: "Work items finished by this agent, by kind and phase.",
@@ -42,6 +45,10 @@ func newMetrics(reg prometheus.Registerer, q *queue.Queue) *metrics {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "trove_agent_queue_depth", Help: "Work items waiting for a slot."},
 			func() float64 { return float64(q.Depth()) }),
 	)
+	if cs, ok := movers.(cacheSizer); ok {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "trove_agent_restic_cache_bytes", Help: "Size of the restic caches on this node (read when scraped)."},
+			func() float64 { return float64(cs.CacheBytes()) }))
+	}
 	return m
 }
 

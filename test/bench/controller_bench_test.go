@@ -87,17 +87,21 @@ func TestControllerBench(t *testing.T) {
 	t.Logf("setup %s; all %d configurations Ready; waiting for the tick at %s", setup.Round(time.Second), benchConfigs, tick.Format(time.TimeOnly))
 	time.Sleep(time.Until(tick))
 
+	// Poll with metadata-only lists: cheap for the apiserver the controller is using.
 	var done time.Time
-	for deadline := time.Now().Add(10 * time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		var items troveapi.VolumeBackupList
-		require.NoError(t, c.List(ctx, &items))
+	for deadline := time.Now().Add(10 * time.Minute); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		items := &metav1.PartialObjectMetadataList{}
+		items.SetGroupVersionKind(troveapi.GroupVersion.WithKind("VolumeBackupList"))
+		require.NoError(t, c.List(ctx, items))
 		if len(items.Items) >= benchConfigs {
 			done = time.Now()
-			checkNodes(t, ctx, c, items.Items)
 			break
 		}
 	}
 	require.False(t, done.IsZero(), "not every VolumeBackup was created in 10 minutes")
+	var all troveapi.VolumeBackupList
+	require.NoError(t, c.List(ctx, &all))
+	checkNodes(t, ctx, c, all.Items)
 	elapsed := done.Sub(tick)
 	rss := peakRSS(t, controllerCmd.Process.Pid)
 	rate := float64(benchConfigs) / elapsed.Seconds()
