@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -252,4 +254,61 @@ func TestScheduledBackupsRunEveryMinute(t *testing.T) {
 		must(t, c.Get(ctx, ctrl.ObjectKey{Namespace: ns, Name: "repo"}, &repo))
 		return repo.Status.SnapshotCount >= 1 && repo.Status.LastBackupTime != nil, fmt.Sprintf("%+v", repo.Status)
 	})
+}
+
+// TestAgentIdleCost measures the agent's resident memory and CPU while it has nothing
+// to do (after the backups above): the goal is < 50 MiB and about no CPU.
+func TestAgentIdleCost(t *testing.T) {
+	if cfg.ExternalKubeconfig != "" {
+		t.Skip("reads the agent's process on this machine")
+	}
+	pid := agentPid(t)
+	ticks := func() int64 {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		must(t, err)
+		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
+		utime, _ := strconv.ParseInt(fields[11], 10, 64)
+		stime, _ := strconv.ParseInt(fields[12], 10, 64)
+		return utime + stime
+	}
+	time.Sleep(5 * time.Second) // let the last item's work settle
+	before := ticks()
+	const window = 20 * time.Second
+	time.Sleep(window)
+	cpu := float64(ticks()-before) / 100 / window.Seconds() // clock ticks are 1/100 s
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	must(t, err)
+	var rssKiB int64
+	for _, line := range strings.Split(string(status), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			rssKiB, _ = strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+		}
+	}
+	t.Logf("agent idle: RSS %d MiB, CPU %.2f%% of one core over %s", rssKiB>>10, cpu*100, window)
+	if rssKiB>>10 >= 100 || cpu > 0.02 {
+		t.Fatalf("the idle agent costs too much: RSS %d MiB, CPU %.2f%%", rssKiB>>10, cpu*100)
+	}
+}
+
+// agentPid finds the agent's process on this machine (the node is this machine).
+func agentPid(t *testing.T) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	must(t, err)
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(cmdline), "\x00")
+		if len(args) > 1 && filepath.Base(args[0]) == "trove" && args[1] == "agent" {
+			return pid
+		}
+	}
+	t.Fatal("no trove agent process on this machine")
+	return 0
 }
