@@ -365,3 +365,15 @@ type Throttle struct {
 	// +kubebuilder:validation:Minimum=0
 	LimitDownloadKiBps int32 `json:"limitDownloadKiBps,omitempty"`
 }
+
+// Add adds another transfer's counts (for a session's total over its items) and
+// recomputes Percent from bytes.
+func (p *Progress) Add(o Progress) {
+	p.BytesDone += o.BytesDone
+	p.TotalBytes += o.TotalBytes
+	p.FilesDone += o.FilesDone
+	p.TotalFiles += o.TotalFiles
+	if p.TotalBytes > 0 {
+		p.Percent = int32(p.BytesDone * 100 / p.TotalBytes)
+	}
+}

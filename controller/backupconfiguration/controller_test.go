@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -17,9 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime/pkg/client"
-	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	troveapi "trove.dev/trove/apis/v1alpha1"
 	"trove.dev/trove/controller/backupconfiguration"
@@ -28,8 +25,7 @@ import (
 )
 
 var (
-	cp *controlplane.ControlPlane
-	c  ctrl.Client
+	c ctrl.Client
 	// clock is the reconciler's clock; tests move it.
 	clock = &fakeClock{now: time.Date(2026, 11, 21, 10, 0, 30, 0, time.UTC)}
 )
@@ -43,31 +39,12 @@ func (f *fakeClock) Now() time.Time  { f.mu.Lock(); defer f.mu.Unlock(); return 
 func (f *fakeClock) Set(t time.Time) { f.mu.Lock(); defer f.mu.Unlock(); f.now = t }
 
 func TestMain(m *testing.M) {
-	logf.SetLogger(logr.Discard())
-	var err error
-	if cp, err = controlplane.Start(controlplane.Options{}); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	c = cp.Client
-	ctx, cancel := context.WithCancel(context.Background())
-	mgr, err := manager.New(cp.Config, manager.Options{Scheme: controlplane.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}})
-	if err == nil {
-		err = (&backupconfiguration.Reconciler{
+	os.Exit(controlplane.RunWithManager(m, controlplane.Options{}, func(mgr manager.Manager, cp *controlplane.ControlPlane) error {
+		c = cp.Client
+		return (&backupconfiguration.Reconciler{
 			Client: mgr.GetClient(), Secrets: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("trove-controller"), Now: clock.Now,
 		}).SetupWithManager(mgr, 2)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = mgr.Start(ctx) }()
-	code := m.Run()
-	cancel()
-	<-done
-	_ = cp.Stop()
-	os.Exit(code)
+	}))
 }
 
 // namespace creates a fresh namespace for one test.

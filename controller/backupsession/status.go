@@ -90,15 +90,8 @@ func aggregate(s *troveapi.BackupSession, items []troveapi.VolumeBackup) bool {
 			allDone = false
 		}
 		for _, item := range mine {
-			p := item.Status.Progress
-			progress.BytesDone += p.BytesDone
-			progress.TotalBytes += p.TotalBytes
-			progress.FilesDone += p.FilesDone
-			progress.TotalFiles += p.TotalFiles
+			progress.Add(item.Status.Progress)
 		}
-	}
-	if progress.TotalBytes > 0 {
-		progress.Percent = int32(progress.BytesDone * 100 / progress.TotalBytes)
 	}
 	s.Status.Progress = progress
 	switch {

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -16,9 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime/pkg/client"
-	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	troveapi "trove.dev/trove/apis/v1alpha1"
 	"trove.dev/trove/controller/credentials"
@@ -26,40 +23,18 @@ import (
 	"trove.dev/trove/test/controlplane"
 )
 
-const troveNamespace = "trove-system"
+const troveNamespace = controlplane.TroveNamespace
 
 var c ctrl.Client
 
 func TestMain(m *testing.M) {
-	logf.SetLogger(logr.Discard())
-	cp, err := controlplane.Start(controlplane.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	c = cp.Client
-	ctx, cancel := context.WithCancel(context.Background())
-	mgr, err := manager.New(cp.Config, manager.Options{Scheme: controlplane.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}})
-	if err == nil {
-		err = c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: troveNamespace}})
-	}
-	if err == nil {
-		err = (&repository.Reconciler{
+	os.Exit(controlplane.RunWithManager(m, controlplane.Options{}, func(mgr manager.Manager, cp *controlplane.ControlPlane) error {
+		c = cp.Client
+		return (&repository.Reconciler{
 			Client: mgr.GetClient(), Secrets: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("trove-controller"),
 			Credentials: &credentials.Store{Client: mgr.GetClient(), Secrets: mgr.GetAPIReader(), Namespace: troveNamespace},
 		}).SetupWithManager(mgr, 2)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = mgr.Start(ctx) }()
-	code := m.Run()
-	cancel()
-	<-done
-	_ = cp.Stop()
-	os.Exit(code)
+	}))
 }
 
 func namespace(t *testing.T) string {

@@ -214,14 +214,7 @@ func aggregate(s *troveapi.RestoreSession, items []troveapi.VolumeRestore) bool 
 	for _, it := range items {
 		host := it.Labels[troveapi.LabelHost]
 		byHost[host] = append(byHost[host], it)
-		p := it.Status.Progress
-		progress.BytesDone += p.BytesDone
-		progress.TotalBytes += p.TotalBytes
-		progress.FilesDone += p.FilesDone
-		progress.TotalFiles += p.TotalFiles
-	}
-	if progress.TotalBytes > 0 {
-		progress.Percent = int32(progress.BytesDone * 100 / progress.TotalBytes)
+		progress.Add(it.Status.Progress)
 	}
 	s.Status.Progress = progress
 	all := len(s.Status.Stats) > 0
