@@ -27,20 +27,23 @@ func (b *Backend) Type() BackendType {
 
 // Storage Secret keys. RESTIC_PASSWORD is always required; the rest per backend.
 const (
-	SecretResticPassword     = "RESTIC_PASSWORD"
-	SecretAWSAccessKeyID     = "AWS_ACCESS_KEY_ID"
-	SecretAWSSecretAccessKey = "AWS_SECRET_ACCESS_KEY"
-	SecretCACertData         = "CA_CERT_DATA"
-	SecretGoogleProjectID    = "GOOGLE_PROJECT_ID"
-	SecretGoogleServiceKey   = "GOOGLE_SERVICE_ACCOUNT_JSON_KEY"
-	SecretAzureAccountName   = "AZURE_ACCOUNT_NAME"
-	SecretAzureAccountKey    = "AZURE_ACCOUNT_KEY"
-	SecretB2AccountID        = "B2_ACCOUNT_ID"
-	SecretB2AccountKey       = "B2_ACCOUNT_KEY"
-	SecretRestServerUsername = "REST_SERVER_USERNAME"
-	SecretRestServerPassword = "REST_SERVER_PASSWORD"
-	SecretSSHPrivateKey      = "SSH_PRIVATE_KEY"
-	SecretSSHKnownHosts      = "SSH_KNOWN_HOSTS"
+	SecretResticPassword      = "RESTIC_PASSWORD"
+	SecretAWSAccessKeyID      = "AWS_ACCESS_KEY_ID"
+	SecretAWSSecretAccessKey  = "AWS_SECRET_ACCESS_KEY"
+	SecretAWSSessionToken     = "AWS_SESSION_TOKEN"
+	SecretCACertData          = "CA_CERT_DATA"
+	SecretGoogleProjectID     = "GOOGLE_PROJECT_ID"
+	SecretGoogleServiceKey    = "GOOGLE_SERVICE_ACCOUNT_JSON_KEY"
+	SecretAzureAccountName    = "AZURE_ACCOUNT_NAME"
+	SecretAzureAccountKey     = "AZURE_ACCOUNT_KEY"
+	SecretAzureAccountSAS     = "AZURE_ACCOUNT_SAS"
+	SecretAzureEndpointSuffix = "AZURE_ENDPOINT_SUFFIX"
+	SecretB2AccountID         = "B2_ACCOUNT_ID"
+	SecretB2AccountKey        = "B2_ACCOUNT_KEY"
+	SecretRestServerUsername  = "REST_SERVER_USERNAME"
+	SecretRestServerPassword  = "REST_SERVER_PASSWORD"
+	SecretSSHPrivateKey       = "SSH_PRIVATE_KEY"
+	SecretSSHKnownHosts       = "SSH_KNOWN_HOSTS"
 )
 
 // RequiredSecretKeys lists the storage Secret keys a backend cannot work without.
@@ -52,7 +55,7 @@ func (b *Backend) RequiredSecretKeys() []string {
 	case BackendGCS:
 		keys = append(keys, SecretGoogleProjectID, SecretGoogleServiceKey)
 	case BackendAzure:
-		keys = append(keys, SecretAzureAccountName, SecretAzureAccountKey)
+		keys = append(keys, SecretAzureAccountName)
 	case BackendB2:
 		keys = append(keys, SecretB2AccountID, SecretB2AccountKey)
 	case BackendSFTP:
@@ -88,6 +91,9 @@ func (b *Backend) MissingSecretKeys(data map[string][]byte) []string {
 		} else if c && !a {
 			missing = append(missing, pair[0])
 		}
+	}
+	if b.Type() == BackendAzure && len(data[SecretAzureAccountKey]) == 0 && len(data[SecretAzureAccountSAS]) == 0 {
+		missing = append(missing, SecretAzureAccountKey+" (or "+SecretAzureAccountSAS+")")
 	}
 	sort.Strings(missing)
 	return missing

@@ -9,27 +9,29 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"trove.dev/trove/apis/v1alpha1"
 )
 
-// Storage Secret keys (Stash's names).
+// Storage Secret keys (Stash's names), as the API defines them.
 const (
-	KeyResticPassword      = "RESTIC_PASSWORD"
-	KeyAWSAccessKeyID      = "AWS_ACCESS_KEY_ID"
-	KeyAWSSecretAccessKey  = "AWS_SECRET_ACCESS_KEY"
-	KeyAWSSessionToken     = "AWS_SESSION_TOKEN"
-	KeyCACertData          = "CA_CERT_DATA"
-	KeyGoogleProjectID     = "GOOGLE_PROJECT_ID"
-	KeyGoogleServiceJSON   = "GOOGLE_SERVICE_ACCOUNT_JSON_KEY"
-	KeyAzureAccountName    = "AZURE_ACCOUNT_NAME"
-	KeyAzureAccountKey     = "AZURE_ACCOUNT_KEY"
-	KeyAzureAccountSAS     = "AZURE_ACCOUNT_SAS"
-	KeyAzureEndpointSuffix = "AZURE_ENDPOINT_SUFFIX"
-	KeyB2AccountID         = "B2_ACCOUNT_ID"
-	KeyB2AccountKey        = "B2_ACCOUNT_KEY"
-	KeyRestUsername        = "REST_SERVER_USERNAME"
-	KeyRestPassword        = "REST_SERVER_PASSWORD"
-	KeySSHPrivateKey       = "SSH_PRIVATE_KEY"
-	KeySSHKnownHosts       = "SSH_KNOWN_HOSTS"
+	KeyResticPassword      = v1alpha1.SecretResticPassword
+	KeyAWSAccessKeyID      = v1alpha1.SecretAWSAccessKeyID
+	KeyAWSSecretAccessKey  = v1alpha1.SecretAWSSecretAccessKey
+	KeyAWSSessionToken     = v1alpha1.SecretAWSSessionToken
+	KeyCACertData          = v1alpha1.SecretCACertData
+	KeyGoogleProjectID     = v1alpha1.SecretGoogleProjectID
+	KeyGoogleServiceJSON   = v1alpha1.SecretGoogleServiceKey
+	KeyAzureAccountName    = v1alpha1.SecretAzureAccountName
+	KeyAzureAccountKey     = v1alpha1.SecretAzureAccountKey
+	KeyAzureAccountSAS     = v1alpha1.SecretAzureAccountSAS
+	KeyAzureEndpointSuffix = v1alpha1.SecretAzureEndpointSuffix
+	KeyB2AccountID         = v1alpha1.SecretB2AccountID
+	KeyB2AccountKey        = v1alpha1.SecretB2AccountKey
+	KeyRestUsername        = v1alpha1.SecretRestServerUsername
+	KeyRestPassword        = v1alpha1.SecretRestServerPassword
+	KeySSHPrivateKey       = v1alpha1.SecretSSHPrivateKey
+	KeySSHKnownHosts       = v1alpha1.SecretSSHKnownHosts
 )
 
 // BackendSpec says where a repository lives; exactly one field is set. It
