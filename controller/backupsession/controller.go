@@ -61,7 +61,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 // cannot move further in this pass.
 func (r *Reconciler) advance(ctx context.Context, s *troveapi.BackupSession) (reconcile.Result, error) {
 	if finished(s.Status.Phase) {
-		return reconcile.Result{}, r.releaseCredentials(ctx, s, nil)
+		if err := r.releaseCredentials(ctx, s, nil); err != nil {
+			return reconcile.Result{}, err
+		}
+		return r.retry(ctx, s)
 	}
 	config, err := r.configOf(ctx, s)
 	if err != nil || config == nil {

@@ -329,3 +329,31 @@ func TestTimeOutCancelsItemsAndFailsTheSession(t *testing.T) {
 	assert.Equal(t, troveapi.ReasonTimedOut, cond.Reason)
 	assert.True(t, items(t, ns, "s")[0].Spec.Cancel, "the running item is asked to stop")
 }
+
+func TestFailedSessionIsRetriedAfterTheDelay(t *testing.T) {
+	ns := fixture(t, troveapi.TargetRef{APIVersion: "apps/v1", Kind: troveapi.KindStatefulSet, Name: "db"}, func(bc *troveapi.BackupConfiguration) {
+		bc.Spec.RetryConfig = &troveapi.RetryConfig{MaxRetry: 1, Delay: metav1.Duration{Duration: 2 * time.Second}}
+	})
+	statefulSet(t, ns, "db", 1)
+	s := session(t, ns, "s")
+	s.Spec.RetryLeft = 1
+	require.NoError(t, c.Update(context.Background(), s))
+	require.Eventually(t, func() bool { return len(items(t, ns, "s")) == 1 }, 20*time.Second, 50*time.Millisecond)
+	failedAt := time.Now()
+	finishItem(t, items(t, ns, "s")[0], troveapi.WorkFailed, "")
+	waitPhase(t, ns, "s", troveapi.SessionFailed)
+
+	require.Eventually(t, func() bool { return len(items(t, ns, "s-retry-1")) == 1 }, 20*time.Second, 50*time.Millisecond)
+	var got troveapi.BackupSession
+	require.NoError(t, c.Get(context.Background(), ctrl.ObjectKey{Namespace: ns, Name: "s-retry-1"}, &got))
+	assert.Equal(t, int32(0), got.Spec.RetryLeft)
+	assert.GreaterOrEqual(t, got.CreationTimestamp.Sub(failedAt), time.Second, "the retry waits for the delay")
+
+	finishItem(t, items(t, ns, "s-retry-1")[0], troveapi.WorkFailed, "")
+	waitPhase(t, ns, "s-retry-1", troveapi.SessionFailed)
+	assert.Never(t, func() bool {
+		var list troveapi.BackupSessionList
+		require.NoError(t, c.List(context.Background(), &list, ctrl.InNamespace(ns)))
+		return len(list.Items) > 2
+	}, 3*time.Second, 200*time.Millisecond, "no retries are left")
+}

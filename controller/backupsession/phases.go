@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -158,6 +160,44 @@ func (r *Reconciler) collectResults(ctx context.Context, s *troveapi.BackupSessi
 		r.finish(s, troveapi.SessionSucceeded, troveapi.ReasonSucceeded, "every host was backed up")
 	}
 	return true, reconcile.Result{}, nil
+}
+
+// retry starts the next attempt of a failed session once the configuration's
+// retryConfig.delay has passed: a new session named after this one, with one retry
+// less. Its name is derived, so a restart never starts a retry twice.
+func (r *Reconciler) retry(ctx context.Context, s *troveapi.BackupSession) (reconcile.Result, error) {
+	if s.Status.Phase != troveapi.SessionFailed || s.Spec.RetryLeft <= 0 || s.Status.CompletionTime == nil {
+		return reconcile.Result{}, nil
+	}
+	var config troveapi.BackupConfiguration
+	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: s.Namespace, Name: s.Spec.Invoker.Name}, &config); err != nil {
+		return reconcile.Result{}, ctrl.IgnoreNotFound(err)
+	}
+	rc := config.Spec.RetryConfig
+	if rc == nil {
+		return reconcile.Result{}, nil
+	}
+	if wait := s.Status.CompletionTime.Add(rc.Delay.Duration).Sub(r.Now()); wait > 0 {
+		return reconcile.Result{RequeueAfter: wait}, nil
+	}
+	attempt := rc.MaxRetry - s.Spec.RetryLeft + 1
+	next := &troveapi.BackupSession{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:            workitem.Name(strings.TrimSuffix(s.Name, fmt.Sprintf("-retry-%d", attempt-1)), fmt.Sprintf("retry-%d", attempt)),
+			Namespace:       s.Namespace,
+			Labels:          s.Labels,
+			OwnerReferences: s.OwnerReferences,
+		},
+		Spec: troveapi.BackupSessionSpec{Invoker: s.Spec.Invoker, RetryLeft: s.Spec.RetryLeft - 1},
+	}
+	err := r.Client.Create(ctx, next)
+	if err == nil {
+		r.Recorder.Eventf(s, next, corev1.EventTypeNormal, "Retrying", "Retry", "retry %d of %d: BackupSession %s", attempt, rc.MaxRetry, next.Name)
+	}
+	if apierrors.IsAlreadyExists(err) {
+		err = nil
+	}
+	return reconcile.Result{}, err
 }
 
 // afterBackup hands the repository's maintenance (retention, prune, stats) to the
