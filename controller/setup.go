@@ -10,6 +10,7 @@ import (
 	"trove.dev/trove/controller/backupconfiguration"
 	"trove.dev/trove/controller/backupsession"
 	"trove.dev/trove/controller/credentials"
+	"trove.dev/trove/controller/hooks"
 	"trove.dev/trove/controller/metrics"
 	"trove.dev/trove/controller/repository"
 	"trove.dev/trove/controller/restoresession"
@@ -47,7 +48,8 @@ func Setup(mgr manager.Manager, opts Options) error {
 		&backupconfiguration.Reconciler{
 			Client: mgr.GetClient(), Secrets: mgr.GetAPIReader(), Recorder: recorder, Now: opts.Now, Spread: opts.Spread, Metrics: m,
 		},
-		&backupsession.Reconciler{Client: mgr.GetClient(), Credentials: creds, Recorder: recorder, Now: opts.Now, Metrics: m},
+		&backupsession.Reconciler{Client: mgr.GetClient(), Credentials: creds, Recorder: recorder, Now: opts.Now, Metrics: m,
+			Hooks: &hooks.Runner{Config: mgr.GetConfig()}},
 		&repository.Reconciler{Client: mgr.GetClient(), Secrets: mgr.GetAPIReader(), Credentials: creds, Recorder: recorder},
 		&restoresession.Reconciler{Client: mgr.GetClient(), Credentials: creds, Recorder: recorder, Now: opts.Now, Metrics: m},
 	}

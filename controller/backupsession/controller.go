@@ -16,6 +16,7 @@ import (
 
 	troveapi "trove.dev/trove/apis/v1alpha1"
 	"trove.dev/trove/controller/credentials"
+	"trove.dev/trove/controller/hooks"
 	"trove.dev/trove/controller/metrics"
 )
 
@@ -35,6 +36,8 @@ type Reconciler struct {
 	PodWait time.Duration
 	// Metrics may be nil.
 	Metrics *metrics.Metrics
+	// Hooks runs preBackup and postBackup hooks.
+	Hooks *hooks.Runner
 }
 
 // Reconcile moves a session one step on: start (or skip), create its items, aggregate

@@ -3,8 +3,12 @@ package backupsession_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +20,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -23,6 +28,7 @@ import (
 	troveapi "trove.dev/trove/apis/v1alpha1"
 	"trove.dev/trove/controller/backupsession"
 	"trove.dev/trove/controller/credentials"
+	"trove.dev/trove/controller/hooks"
 	"trove.dev/trove/test/controlplane"
 )
 
@@ -54,6 +60,7 @@ func TestMain(m *testing.M) {
 			Recorder:    mgr.GetEventRecorder("trove-controller"),
 			Now:         clock.Now,
 			PodWait:     3 * time.Second,
+			Hooks:       &hooks.Runner{Config: cp.Config},
 		}).SetupWithManager(mgr, 2)
 	}))
 }
@@ -356,4 +363,66 @@ func TestFailedSessionIsRetriedAfterTheDelay(t *testing.T) {
 		require.NoError(t, c.List(context.Background(), &list, ctrl.InNamespace(ns)))
 		return len(list.Items) > 2
 	}, 3*time.Second, 200*time.Millisecond, "no retries are left")
+}
+
+// TestHTTPHooksRunAroundTheBackup: the pods' IP is this machine's loopback, where a
+// real HTTP server answers the hooks.
+func TestHTTPHooksRunAroundTheBackup(t *testing.T) {
+	var calls []string
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls = append(calls, r.URL.Path)
+		mu.Unlock()
+		if r.URL.Path == "/refuse" {
+			http.Error(w, "database is busy", http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	port, err := strconv.Atoi(srv.URL[strings.LastIndexByte(srv.URL, ':')+1:])
+	require.NoError(t, err)
+	hook := func(path string) *troveapi.HookHandler {
+		return &troveapi.HookHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromInt(port)}}
+	}
+	loopbackPods := func(ns string) {
+		var pods corev1.PodList
+		require.NoError(t, c.List(context.Background(), &pods, ctrl.InNamespace(ns)))
+		for _, p := range pods.Items {
+			p.Status.PodIP = "127.0.0.1"
+			require.NoError(t, c.Status().Update(context.Background(), &p))
+		}
+	}
+
+	ns := fixture(t, troveapi.TargetRef{APIVersion: "apps/v1", Kind: troveapi.KindStatefulSet, Name: "db"}, func(bc *troveapi.BackupConfiguration) {
+		bc.Spec.Hooks = &troveapi.BackupHooks{PreBackup: hook("/pre"),
+			PostBackup: &troveapi.PostHook{HookHandler: *hook("/post"), ExecutionPolicy: troveapi.HookOnSuccess}}
+	})
+	statefulSet(t, ns, "db", 2)
+	loopbackPods(ns)
+	session(t, ns, "s")
+	require.Eventually(t, func() bool { return len(items(t, ns, "s")) == 2 }, 20*time.Second, 50*time.Millisecond)
+	mu.Lock()
+	assert.Equal(t, []string{"/pre", "/pre"}, calls, "the preBackup hook ran in each pod before items were handed out")
+	mu.Unlock()
+	for _, it := range items(t, ns, "s") {
+		finishItem(t, it, troveapi.WorkSucceeded, "abcdef12")
+	}
+	done := waitPhase(t, ns, "s", troveapi.SessionSucceeded)
+	mu.Lock()
+	assert.Equal(t, []string{"/pre", "/pre", "/post", "/post"}, calls)
+	mu.Unlock()
+	assert.Equal(t, metav1.ConditionTrue, meta.FindStatusCondition(done.Status.Conditions, troveapi.ConditionHooksSucceeded).Status)
+
+	refused := fixture(t, troveapi.TargetRef{APIVersion: "apps/v1", Kind: troveapi.KindStatefulSet, Name: "db"}, func(bc *troveapi.BackupConfiguration) {
+		bc.Spec.Hooks = &troveapi.BackupHooks{PreBackup: hook("/refuse")}
+	})
+	statefulSet(t, refused, "db", 1)
+	loopbackPods(refused)
+	session(t, refused, "s")
+	failed := waitPhase(t, refused, "s", troveapi.SessionFailed)
+	cond := meta.FindStatusCondition(failed.Status.Conditions, troveapi.ConditionBackupSucceeded)
+	require.NotNil(t, cond)
+	assert.Equal(t, troveapi.ReasonHookFailed, cond.Reason)
+	assert.Contains(t, cond.Message, "database is busy")
+	assert.Empty(t, items(t, refused, "s"), "nothing is backed up when the preBackup hook fails")
 }

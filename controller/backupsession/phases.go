@@ -117,6 +117,16 @@ func (r *Reconciler) ensureItems(ctx context.Context, s *troveapi.BackupSession,
 	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}, &repo); err != nil {
 		return true, reconcile.Result{}, fmt.Errorf("reading Repository %s/%s: %w", ref.Namespace, ref.Name, err)
 	}
+	if h := config.Spec.Hooks; h != nil && h.PreBackup != nil {
+		if ok, err := r.claimStep(ctx, s, "RunningPreBackupHook"); !ok || err != nil {
+			return true, reconcile.Result{}, err // a stale copy: the watch brings the current one
+		}
+		if err := r.runHook(ctx, h.PreBackup, podsOf(hosts)); err != nil {
+			r.finish(s, troveapi.SessionFailed, troveapi.ReasonHookFailed, "preBackup hook failed, nothing was backed up: "+err.Error())
+			return true, reconcile.Result{}, nil
+		}
+		setCondition(s, troveapi.ConditionHooksSucceeded, metav1.ConditionTrue, troveapi.ReasonSucceeded, "preBackup hook succeeded")
+	}
 	status := troveapi.TargetStatus{Ref: config.Spec.Target.Ref.DeepCopy(), TotalHosts: int32(len(hosts)), Phase: troveapi.HostRunning}
 	for _, host := range hosts {
 		for _, pair := range host.Pairs {
@@ -154,12 +164,101 @@ func (r *Reconciler) collectResults(ctx context.Context, s *troveapi.BackupSessi
 	if err := r.afterBackup(ctx, s, config, items); err != nil {
 		return true, reconcile.Result{}, err
 	}
+	if h := config.Spec.Hooks; h != nil && h.PostBackup != nil {
+		if ok, err := r.claimStep(ctx, s, "RunningPostBackupHook"); !ok || err != nil {
+			return true, reconcile.Result{}, err
+		}
+	}
+	if hookErr := r.postBackupHook(ctx, s, config, items); hookErr != nil {
+		r.finish(s, troveapi.SessionFailed, troveapi.ReasonHookFailed, "postBackup hook failed: "+hookErr.Error())
+		return true, reconcile.Result{}, nil
+	}
 	if failed := failedHosts(s); failed != "" {
 		r.finish(s, troveapi.SessionFailed, troveapi.ReasonFailed, "backup failed on "+failed)
 	} else {
 		r.finish(s, troveapi.SessionSucceeded, troveapi.ReasonSucceeded, "every host was backed up")
 	}
 	return true, reconcile.Result{}, nil
+}
+
+// postBackupHook runs the postBackup hook in each backed up pod, as its
+// executionPolicy says (Always by default, OnSuccess, OnFailure).
+func (r *Reconciler) postBackupHook(ctx context.Context, s *troveapi.BackupSession, config *troveapi.BackupConfiguration, items []troveapi.VolumeBackup) error {
+	h := config.Spec.Hooks
+	if h == nil || h.PostBackup == nil {
+		return nil
+	}
+	succeeded := failedHosts(s) == ""
+	switch h.PostBackup.ExecutionPolicy {
+	case troveapi.HookOnSuccess:
+		if !succeeded {
+			return nil
+		}
+	case troveapi.HookOnFailure:
+		if succeeded {
+			return nil
+		}
+	}
+	var pods []*corev1.Pod
+	seen := map[string]bool{}
+	for _, item := range items {
+		ref := item.Spec.Source.Pod
+		if seen[ref.Name] {
+			continue
+		}
+		seen[ref.Name] = true
+		pod := &corev1.Pod{}
+		if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}, pod); err != nil {
+			return fmt.Errorf("pod %s: %w", ref.Name, err)
+		}
+		pods = append(pods, pod)
+	}
+	if err := r.runHook(ctx, &h.PostBackup.HookHandler, pods); err != nil {
+		return err
+	}
+	setCondition(s, troveapi.ConditionHooksSucceeded, metav1.ConditionTrue, troveapi.ReasonSucceeded, "hooks succeeded")
+	return nil
+}
+
+// claimStep records that a step with side effects (a hook) starts, with an optimistic
+// lock: a pass working on a stale copy of the session (the cache lags behind the
+// last pass's writes) fails to claim it and does not run the step a second time.
+func (r *Reconciler) claimStep(ctx context.Context, s *troveapi.BackupSession, reason string) (bool, error) {
+	base := s.DeepCopy()
+	setCondition(s, troveapi.ConditionHooksSucceeded, metav1.ConditionUnknown, reason, "")
+	err := r.Client.Status().Patch(ctx, s, ctrl.MergeFromWithOptions(base, ctrl.MergeFromWithOptimisticLock{}))
+	if apierrors.IsConflict(err) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// runHook runs a hook in every pod, stopping at the first failure.
+func (r *Reconciler) runHook(ctx context.Context, h *troveapi.HookHandler, pods []*corev1.Pod) error {
+	if r.Hooks == nil {
+		return fmt.Errorf("this controller runs no hooks")
+	}
+	for _, pod := range pods {
+		if err := r.Hooks.Run(ctx, pod, h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// podsOf lists the distinct pods of hosts.
+func podsOf(hosts []target.Host) []*corev1.Pod {
+	var pods []*corev1.Pod
+	seen := map[string]bool{}
+	for _, h := range hosts {
+		for _, p := range h.Pairs {
+			if !seen[p.Pod.Name] {
+				seen[p.Pod.Name] = true
+				pods = append(pods, p.Pod)
+			}
+		}
+	}
+	return pods
 }
 
 // retry starts the next attempt of a failed session once the configuration's
