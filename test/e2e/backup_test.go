@@ -155,6 +155,12 @@ func TestBackupAndRestoreThroughTheAgent(t *testing.T) {
 	must(t, c.Create(ctx, &troveapi.BackupConfiguration{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "writer"}, Spec: troveapi.BackupConfigurationSpec{
 		Paused: true, Repository: troveapi.ObjectRef{Name: "repo"},
 		Target: &troveapi.BackupTarget{Ref: troveapi.TargetRef{APIVersion: "v1", Kind: troveapi.KindPod, Name: "writer"}, Paths: []string{"/data", "/pv"}},
+		// Hooks exec in the writer through the API server (and the kubelet).
+		Hooks: &troveapi.BackupHooks{
+			PreBackup: &troveapi.HookHandler{Exec: &corev1.ExecAction{Command: []string{"/bin/sh", "-c", "echo hooked > /data/pre.txt"}}},
+			PostBackup: &troveapi.PostHook{ExecutionPolicy: troveapi.HookOnSuccess,
+				HookHandler: troveapi.HookHandler{Exec: &corev1.ExecAction{Command: []string{"/bin/sh", "-c", "echo done > /data/post.txt"}}}},
+		},
 	}}))
 	// Give the container a moment to have written its files.
 	time.Sleep(2 * time.Second)
@@ -200,7 +206,11 @@ func TestBackupAndRestoreThroughTheAgent(t *testing.T) {
 		}
 		return restore.Status.Phase == troveapi.SessionSucceeded, fmt.Sprintf("%+v", restore.Status)
 	})
-	for file, want := range map[string]string{"/data/a.txt": marker, "/data/sub/b.txt": "nested", "/pv/c.txt": "pv-" + marker} {
+	if out, err := cfg.Kubectl(ctx, bins, "exec", "-n", ns, "writer", "--", "cat", "/data/post.txt"); err != nil || out != "done" {
+		t.Fatalf("the postBackup hook did not run in the writer: %q (%v)", out, err)
+	}
+	// pre.txt was written by the preBackup hook, so it is in the backup.
+	for file, want := range map[string]string{"/data/a.txt": marker, "/data/sub/b.txt": "nested", "/pv/c.txt": "pv-" + marker, "/data/pre.txt": "hooked"} {
 		out, err := cfg.Kubectl(ctx, bins, "exec", "-n", ns, "reader", "--", "cat", file)
 		if err != nil || out != want {
 			t.Fatalf("reader's %s: %q (%v), want %q", file, out, err, want)
