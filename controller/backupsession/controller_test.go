@@ -408,6 +408,7 @@ func TestHTTPHooksRunAroundTheBackup(t *testing.T) {
 		finishItem(t, it, troveapi.WorkSucceeded, "abcdef12")
 	}
 	done := waitPhase(t, ns, "s", troveapi.SessionSucceeded)
+	assert.NotNil(t, done.Status.StartTime, "claiming a hook keeps what the pass had set")
 	mu.Lock()
 	assert.Equal(t, []string{"/pre", "/pre", "/post", "/post"}, calls)
 	mu.Unlock()
@@ -424,5 +425,7 @@ func TestHTTPHooksRunAroundTheBackup(t *testing.T) {
 	require.NotNil(t, cond)
 	assert.Equal(t, troveapi.ReasonHookFailed, cond.Reason)
 	assert.Contains(t, cond.Message, "database is busy")
+	assert.NotNil(t, failed.Status.StartTime)
+	assert.NotEmpty(t, failed.Status.SessionDuration)
 	assert.Empty(t, items(t, refused, "s"), "nothing is backed up when the preBackup hook fails")
 }

@@ -224,7 +224,10 @@ func (r *Reconciler) postBackupHook(ctx context.Context, s *troveapi.BackupSessi
 // lock: a pass working on a stale copy of the session (the cache lags behind the
 // last pass's writes) fails to claim it and does not run the step a second time.
 func (r *Reconciler) claimStep(ctx context.Context, s *troveapi.BackupSession, reason string) (bool, error) {
+	// The patch writes the whole status this pass has built so far (from an empty
+	// base), so that the server's answer, which replaces s, loses none of it.
 	base := s.DeepCopy()
+	base.Status = troveapi.BackupSessionStatus{}
 	setCondition(s, troveapi.ConditionHooksSucceeded, metav1.ConditionUnknown, reason, "")
 	err := r.Client.Status().Patch(ctx, s, ctrl.MergeFromWithOptions(base, ctrl.MergeFromWithOptimisticLock{}))
 	if apierrors.IsConflict(err) {
