@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,16 +26,8 @@ import (
 var (
 	c ctrl.Client
 	// clock is the reconciler's clock; tests move it.
-	clock = &fakeClock{now: time.Date(2026, 11, 21, 10, 0, 30, 0, time.UTC)}
+	clock = &controlplane.Clock{}
 )
-
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (f *fakeClock) Now() time.Time  { f.mu.Lock(); defer f.mu.Unlock(); return f.now }
-func (f *fakeClock) Set(t time.Time) { f.mu.Lock(); defer f.mu.Unlock(); f.now = t }
 
 func TestMain(m *testing.M) {
 	os.Exit(controlplane.RunWithManager(m, controlplane.Options{}, func(mgr manager.Manager, cp *controlplane.ControlPlane) error {

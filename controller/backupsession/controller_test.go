@@ -36,20 +36,8 @@ const troveNamespace = controlplane.TroveNamespace
 
 var (
 	c     ctrl.Client
-	clock = &fakeClock{}
+	clock = &controlplane.Clock{}
 )
-
-type fakeClock struct {
-	mu     sync.Mutex
-	offset time.Duration
-}
-
-func (f *fakeClock) Now() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return time.Now().Add(f.offset)
-}
-func (f *fakeClock) Skip(d time.Duration) { f.mu.Lock(); defer f.mu.Unlock(); f.offset += d }
 
 func TestMain(m *testing.M) {
 	os.Exit(controlplane.RunWithManager(m, controlplane.Options{}, func(mgr manager.Manager, cp *controlplane.ControlPlane) error {

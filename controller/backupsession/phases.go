@@ -2,6 +2,7 @@ package backupsession
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -98,7 +99,7 @@ func (r *Reconciler) ensureItems(ctx context.Context, s *troveapi.BackupSession,
 	fetch := target.Fetcher{Client: r.Client}
 	hosts, err := fetch.Hosts(ctx, config.Namespace, config.Spec.Target.Ref, target.FromBackupTarget(config.Spec.Target))
 	var resolveErr *target.Error
-	if asTargetError(err, &resolveErr) {
+	if errors.As(err, &resolveErr) {
 		if r.Now().Sub(s.Status.StartTime.Time) < r.podWait() {
 			setCondition(s, troveapi.ConditionTargetFound, metav1.ConditionFalse, resolveErr.Reason, resolveErr.Message+" (waiting)")
 			return true, reconcile.Result{RequeueAfter: pollInterval}, nil

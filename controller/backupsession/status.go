@@ -1,7 +1,6 @@
 package backupsession
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -11,7 +10,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	troveapi "trove.dev/trove/apis/v1alpha1"
-	"trove.dev/trove/controller/target"
 )
 
 func finished(p troveapi.SessionPhase) bool {
@@ -21,8 +19,6 @@ func finished(p troveapi.SessionPhase) bool {
 func workFinished(p troveapi.WorkPhase) bool {
 	return p == troveapi.WorkSucceeded || p == troveapi.WorkFailed || p == troveapi.WorkCanceled
 }
-
-func asTargetError(err error, out **target.Error) bool { return errors.As(err, out) }
 
 func setCondition(s *troveapi.BackupSession, condition string, status metav1.ConditionStatus, reason, message string) {
 	meta.SetStatusCondition(&s.Status.Conditions, metav1.Condition{

@@ -6,9 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/go-logr/logr"
 	snapv1 "github.com/kubernetes-csi/external-snapshotter/client/v6/apis/volumesnapshot/v1"
@@ -25,21 +23,8 @@ import (
 // phase, PVC binding, finalizers), which is the contract the exposure relies on.
 var (
 	c     client.Client
-	clock = &fakeClock{}
+	clock = &controlplane.Clock{}
 )
-
-type fakeClock struct {
-	mu     sync.Mutex
-	offset time.Duration
-}
-
-func (f *fakeClock) Now() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return time.Now().Add(f.offset)
-}
-
-func (f *fakeClock) Skip(d time.Duration) { f.mu.Lock(); defer f.mu.Unlock(); f.offset += d }
 
 func TestMain(m *testing.M) {
 	logf.SetLogger(logr.Discard())
