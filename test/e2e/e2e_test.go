@@ -26,6 +26,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -66,6 +67,13 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
+	// The dev node is machine-wide (/var/lib/trove-dev): suites from two checkouts take turns.
+	unlock, err := lockMachine()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	defer unlock()
 	reused = cfg.Status(ctx).Ready()
 	start := time.Now()
 	bins, err = cfg.UpWithTrove(ctx)
@@ -85,6 +93,23 @@ func runMain(m *testing.M) int {
 		}
 	}
 	return code
+}
+
+// lockMachine waits for (and takes) the machine-wide e2e lock; the kernel drops it when
+// the process ends.
+func lockMachine() (unlock func(), err error) {
+	f, err := os.OpenFile("/run/trove-e2e.lock", os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening the e2e lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		fmt.Println("e2e: another e2e suite holds the node; waiting for it")
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("taking the e2e lock: %w", err)
+		}
+	}
+	return func() { f.Close() }, nil
 }
 
 // runExternal runs the suite on a cluster that is up already, with Trove's
