@@ -74,8 +74,10 @@ func (r *Reconciler) advance(ctx context.Context, s *troveapi.BackupSession) (re
 		if err := r.releaseCredentials(ctx, s, nil); err != nil {
 			return reconcile.Result{}, err
 		}
-		if done, err := r.releaseExposures(ctx, s); err != nil || !done {
-			return reconcile.Result{RequeueAfter: exposePoll}, err
+		if done, err := r.releaseExposures(ctx, s); err != nil {
+			return reconcile.Result{}, err
+		} else if !done {
+			return reconcile.Result{RequeueAfter: exposePoll}, nil
 		}
 		return r.retry(ctx, s)
 	}

@@ -138,8 +138,11 @@ func (r *Reconciler) ensureItems(ctx context.Context, s *troveapi.BackupSession,
 		r.finish(s, troveapi.SessionFailed, exposeErr.Reason, exposeErr.Message)
 		return true, reconcile.Result{}, nil
 	}
-	if err != nil || waiting {
-		return true, reconcile.Result{RequeueAfter: exposePoll}, err
+	if err != nil {
+		return true, reconcile.Result{}, err
+	}
+	if waiting {
+		return true, reconcile.Result{RequeueAfter: exposePoll}, nil
 	}
 	status := troveapi.TargetStatus{Ref: config.Spec.Target.Ref.DeepCopy(), TotalHosts: int32(len(hosts)), Phase: troveapi.HostRunning}
 	for _, host := range hosts {

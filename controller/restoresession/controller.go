@@ -92,8 +92,10 @@ func (r *Reconciler) advance(ctx context.Context, s *troveapi.RestoreSession) (r
 		if err := r.release(ctx, s, items); err != nil {
 			return reconcile.Result{}, err
 		}
-		if done, err := r.releaseExposures(ctx, s); err != nil || !done {
-			return reconcile.Result{RequeueAfter: exposePoll}, err
+		if done, err := r.releaseExposures(ctx, s); err != nil {
+			return reconcile.Result{}, err
+		} else if !done {
+			return reconcile.Result{RequeueAfter: exposePoll}, nil
 		}
 		return reconcile.Result{}, nil
 	}
@@ -102,8 +104,10 @@ func (r *Reconciler) advance(ctx context.Context, s *troveapi.RestoreSession) (r
 	}
 	if len(s.Status.Stats) == 0 {
 		handedOut, err := r.handOut(ctx, s)
-		if err != nil || !handedOut {
-			return reconcile.Result{RequeueAfter: exposePoll}, err
+		if err != nil {
+			return reconcile.Result{}, err
+		} else if !handedOut {
+			return reconcile.Result{RequeueAfter: exposePoll}, nil
 		}
 		if items, err = r.items(ctx, s); err != nil {
 			return reconcile.Result{}, err

@@ -223,3 +223,30 @@ func MaintenanceAfter(session *troveapi.BackupSession, config *troveapi.BackupCo
 	}
 	return m
 }
+
+// WipeOut builds the maintenance that empties a Repository being deleted with wipeOut:
+// unlock stale locks, forget every snapshot, prune, and measure (to show 0 left). Its
+// name carries the attempt, so a failed wipe-out is retried as a new item.
+func WipeOut(repo *troveapi.Repository, node string, attempt int) *troveapi.RepositoryMaintenance {
+	name := Name(repo.Name, "wipeout", fmt.Sprint(attempt))
+	return &troveapi.RepositoryMaintenance{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:            name,
+			Namespace:       repo.Namespace,
+			Labels:          map[string]string{troveapi.LabelRepository: repo.Name, LabelWipeOut: "true"},
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(repo, troveapi.GroupVersion.WithKind("Repository"))},
+		},
+		Spec: troveapi.RepositoryMaintenanceSpec{
+			NodeName:              node,
+			Repository:            troveapi.ObjectRef{Namespace: repo.Namespace, Name: repo.Name},
+			CredentialsSecretName: CredentialsSecretName("rm", repo.Namespace, name),
+			UnlockStale:           true,
+			WipeOut:               true,
+			Prune:                 true,
+			Stats:                 true,
+		},
+	}
+}
+
+// LabelWipeOut marks the maintenance items that wipe a Repository out.
+const LabelWipeOut = "trove.dev/wipeout"

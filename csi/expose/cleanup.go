@@ -9,6 +9,7 @@ import (
 	snapv1 "github.com/kubernetes-csi/external-snapshotter/client/v6/apis/volumesnapshot/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -162,7 +163,8 @@ func (e *Exposer) CleanupSession(ctx context.Context, namespace, session string,
 	}
 	if snapshots {
 		var snaps snapv1.VolumeSnapshotList
-		if err := e.Client.List(ctx, &snaps, ns, sel, has); err != nil {
+		// A cluster without the snapshot API has no snapshots to remove.
+		if err := e.Client.List(ctx, &snaps, ns, sel, has); err != nil && !meta.IsNoMatchError(err) {
 			return false, fmt.Errorf("listing VolumeSnapshots: %w", err)
 		}
 		for i := range snaps.Items {
