@@ -34,7 +34,7 @@ func objectRef(f *fields) troveapi.ObjectRef {
 	if f == nil {
 		return troveapi.ObjectRef{}
 	}
-	r := troveapi.ObjectRef{Name: f.str("name"), Namespace: f.str("namespace")}
+	r := troveapi.ObjectRef{Name: fixName(f.str("name"), f.at("name"), f.rep), Namespace: f.str("namespace")}
 	f.leftovers()
 	return r
 }
@@ -99,7 +99,7 @@ func taskRef(spec *fields) *troveapi.TaskRef {
 	if t == nil {
 		return nil
 	}
-	ref := &troveapi.TaskRef{Name: t.str("name"), Params: params(t, "params", "inputs")}
+	ref := &troveapi.TaskRef{Name: fixName(t.str("name"), t.at("name"), t.rep), Params: params(t, "params", "inputs")}
 	t.leftovers()
 	if ref.Name == "" {
 		spec.rep.unmapped(t.path, "a task without a name; dropped")
@@ -111,7 +111,7 @@ func taskRef(spec *fields) *troveapi.TaskRef {
 // stashVolumeTasks are Stash's own Tasks for volumes; Trove's node agent does their
 // work, so they are dropped from workload and PVC targets with a note.
 var stashVolumeTasks = map[string]bool{
-	"pvc-backup": true, "pvc-restore": true, "volumeBackup": true, "volumeRecovery": true,
+	"pvc-backup": true, "pvc-restore": true, "volume-backup": true, "volume-recovery": true,
 	"workload-backup": true, "workload-restore": true,
 }
 
@@ -380,4 +380,46 @@ func interimVolume(spec *fields) *corev1.PersistentVolumeClaim {
 		return nil
 	}
 	return pvc
+}
+
+// dnsName makes name a valid Kubernetes object name (RFC 1123 subdomain), as the
+// design proposal's camelCase names (pgBackup, clusterBackup) are not: an upper-case
+// letter after a lower-case one or a digit starts a new dash-separated word, and any
+// other character not allowed becomes a dash.
+func dnsName(name string) string {
+	var b strings.Builder
+	prevLowerOrDigit := false
+	for _, r := range name {
+		switch {
+		case r >= 'A' && r <= 'Z':
+			if prevLowerOrDigit {
+				b.WriteByte('-')
+			}
+			b.WriteRune(r - 'A' + 'a')
+			prevLowerOrDigit = false
+		case (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9'):
+			b.WriteRune(r)
+			prevLowerOrDigit = true
+		case r == '.' || r == '-':
+			b.WriteRune(r)
+			prevLowerOrDigit = false
+		default:
+			b.WriteByte('-')
+			prevLowerOrDigit = false
+		}
+	}
+	out := strings.Trim(b.String(), "-.")
+	if len(out) > 253 {
+		out = strings.Trim(out[:253], "-.")
+	}
+	return out
+}
+
+// fixName returns name as a valid object name, noting a change at path.
+func fixName(name, path string, rep *ObjectReport) string {
+	n := dnsName(name)
+	if n != name && name != "" {
+		rep.note(path, fmt.Sprintf("%q is not a valid Kubernetes name; written as %q (a Function, Task or Repository it names is renamed the same way)", name, n))
+	}
+	return n
 }

@@ -40,7 +40,7 @@ func convertTask(spec *fields, rep *ObjectReport) client.Object {
 		steps = append(steps, spec.list("functions")...)
 	}
 	for _, st := range steps {
-		ref := troveapi.FunctionRef{Name: st.str("name"), Params: params(st, "params", "inputs")}
+		ref := troveapi.FunctionRef{Name: fixName(st.str("name"), st.at("name"), rep), Params: params(st, "params", "inputs")}
 		st.leftovers()
 		if ref.Name == "" {
 			rep.unmapped(st.path, "a step without a Function name; dropped")

@@ -230,7 +230,7 @@ func (res *Result) convert(apiVersion, kind string, m map[string]any, rep *Objec
 		rep.Outcome = NotConverted
 		return nil
 	}
-	obj.SetName(om.Name)
+	obj.SetName(fixName(om.Name, "metadata.name", rep))
 	obj.SetGenerateName(om.GenerateName)
 	obj.SetNamespace(om.Namespace)
 	obj.SetLabels(om.Labels)

@@ -2,6 +2,7 @@ package stashimport
 
 import (
 	"fmt"
+	"reflect"
 	"regexp"
 
 	corev1 "k8s.io/api/core/v1"
@@ -86,9 +87,24 @@ func restoreTarget(spec *fields) *troveapi.RestoreTarget {
 		}
 	}
 	rt.Replicas = t.int32p("replicas", 1, 1<<31-1)
-	mountPaths(t)
+	mounts := mountPaths(t)
 	if mp := t.str("mountPath"); mp != "" {
+		mounts[mp] = true
 		t.rep.unmapped(t.at("mountPath"), "Trove writes volumes through the node agent and needs no mounts; dropped")
+	}
+	if rt.Ref != nil && rt.Ref.Kind == troveapi.KindPVC {
+		pvcRulePaths(t, rt.Rules, mounts)
+	}
+	// a rule left empty restores everything of the latest snapshot, as no rule does
+	kept := rt.Rules[:0]
+	for _, r := range rt.Rules {
+		if !reflect.DeepEqual(r, troveapi.RestoreRule{}) {
+			kept = append(kept, r)
+		}
+	}
+	rt.Rules = kept
+	if len(rt.Rules) == 0 {
+		rt.Rules = nil
 	}
 	t.drop("alias", "Trove tells snapshots apart by restic host and tags; dropped")
 	if rt.Ref == nil && len(rt.VolumeClaimTemplates) == 0 {
@@ -133,4 +149,25 @@ func restoreRule(r *fields) troveapi.RestoreRule {
 		rule.Exclude = nil
 	}
 	return rule
+}
+
+// pvcRulePaths drops the paths of rules restoring into a PVC: Stash's lie under its own
+// Job's mount, and Trove restores the whole PVC.
+func pvcRulePaths(t *fields, rules []troveapi.RestoreRule, mounts map[string]bool) {
+	for i := range rules {
+		if len(rules[i].Paths) == 0 {
+			continue
+		}
+		whole := len(mounts) > 0
+		for _, p := range rules[i].Paths {
+			whole = whole && mounts[p]
+		}
+		path := fmt.Sprintf("%s.rules[%d].paths", t.path, i)
+		if whole {
+			t.rep.note(path, "the PVC's mount path: Trove restores the whole PVC, as Stash did")
+		} else {
+			t.rep.unmapped(path, "for a PVC, Stash's paths lie under its own Job's mount; Trove restores the whole PVC (narrow it with include or exclude); dropped")
+		}
+		rules[i].Paths = nil
+	}
 }
