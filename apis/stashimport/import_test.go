@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -26,19 +27,28 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
-var cp *controlplane.ControlPlane
+var (
+	cpOnce sync.Once
+	cp     *controlplane.ControlPlane
+	cpErr  error
+)
+
+// controlPlane starts the real kube-apiserver with Trove's CRDs on first use, so the
+// unit tests and the fuzz workers run without one.
+func controlPlane(t *testing.T) *controlplane.ControlPlane {
+	t.Helper()
+	cpOnce.Do(func() { cp, cpErr = controlplane.Start(controlplane.Options{}) })
+	require.NoError(t, cpErr)
+	return cp
+}
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	var err error
-	cp, err = controlplane.Start(controlplane.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
 	code := m.Run()
-	if err := cp.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, "stopping the control plane:", err)
+	if cp != nil {
+		if err := cp.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "stopping the control plane:", err)
+		}
 	}
 	os.Exit(code)
 }
@@ -131,6 +141,7 @@ func TestGoldenCounts(t *testing.T) {
 // every field it was sent (nothing pruned as unknown).
 func TestConvertedObjectsAreAccepted(t *testing.T) {
 	ctx := context.Background()
+	cp := controlPlane(t)
 	created := 0
 	for _, in := range inputs(t) {
 		t.Run(filepath.Base(in), func(t *testing.T) {
@@ -183,7 +194,7 @@ func assertSubset(t *testing.T, path string, want, got any) {
 
 func ensureNamespace(t *testing.T, name string) {
 	t.Helper()
-	err := cp.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
+	err := controlPlane(t).Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		require.NoError(t, err)
 	}
