@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -288,7 +289,9 @@ func takeMeta(top *fields, namespaced bool, rep *ObjectReport) (metav1.ObjectMet
 
 func stringMap(f *fields) map[string]string {
 	out := map[string]string{}
-	for k := range f.m {
+	ks := keys(f.m)
+	sort.Strings(ks) // so reports of ill-typed values come in a fixed order
+	for _, k := range ks {
 		out[k] = f.str(k)
 	}
 	return out

@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"trove.dev/trove/apis/stashimport"
+	troveapi "trove.dev/trove/apis/v1alpha1"
 	"trove.dev/trove/test/controlplane"
 )
 
@@ -344,6 +345,32 @@ spec:
 			}
 		})
 	}
+}
+
+// TestNotes: fields carried over with a change are converted and noted, not reported
+// as lost.
+func TestNotes(t *testing.T) {
+	res, rep := importOne(t, `apiVersion: stash.appscode.com/v1beta1
+kind: BackupConfiguration
+metadata: {name: bc, namespace: demo, labels: {b: 2, a: x}}
+spec:
+  driver: VolumeSnapshotter
+  repository: {name: myRepo}
+  target: {ref: {apiVersion: apps/v1beta2, kind: Deployment, name: app}, paths: [/data]}`)
+	require.Len(t, res.Objects, 1)
+	bc := res.Objects[0].Object.(*troveapi.BackupConfiguration)
+	assert.True(t, bc.Spec.Paused, "no schedule: imported paused")
+	assert.Equal(t, troveapi.SourceSnapshot, bc.Spec.Target.Source)
+	assert.Equal(t, "apps/v1", bc.Spec.Target.Ref.APIVersion)
+	assert.Equal(t, "my-repo", bc.Spec.Repository.Name)
+	assert.Equal(t, map[string]string{"a": "x", "b": "2"}, bc.Labels)
+	assert.Empty(t, rep.Unmapped)
+	var notes []string
+	for _, n := range rep.Notes {
+		notes = append(notes, n.Path)
+	}
+	assert.ElementsMatch(t, []string{"spec.schedule", "spec.driver", "spec.target.ref.apiVersion", "spec.repository.name"}, notes)
+	assert.True(t, res.Report.Complete())
 }
 
 // TestNotConverted: objects Trove could not hold valid, and other kinds, are reported
