@@ -229,6 +229,9 @@ func (res *Result) convert(apiVersion, kind string, m map[string]any, rep *Objec
 	top.leftovers()
 	if obj == nil {
 		rep.Outcome = NotConverted
+		if rep.Reason == "" {
+			rep.Reason = "Trove's object could not be made valid: see the fields reported"
+		}
 		return nil
 	}
 	obj.SetName(fixName(om.Name, "metadata.name", rep))

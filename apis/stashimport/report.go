@@ -29,8 +29,9 @@ type Finding struct {
 
 func (f Finding) String() string { return f.Path + ": " + f.Message }
 
-// ObjectReport is what happened to one input object. It names fields, never their
-// values, so a report never shows Secret data or credentials.
+// ObjectReport is what happened to one input object. It names fields; it quotes only
+// values that cannot be credentials (schedules, durations, paths, snapshot and object
+// names, kinds), never Secret data, env values or URLs.
 type ObjectReport struct {
 	// Document is the 1-based index of the YAML document the object came from.
 	Document int
