@@ -273,7 +273,8 @@ func (r *Reconciler) newPVCHosts(ctx context.Context, s *troveapi.RestoreSession
 				volume = strings.TrimSuffix(strings.ReplaceAll(tpl.Name, "-"+troveapi.PodOrdinalVariable, ""), troveapi.PodOrdinalVariable)
 			}
 			tpl.Name = strings.ReplaceAll(tpl.Name, troveapi.PodOrdinalVariable, ordinal)
-			pair, why, err := r.Exposures.Ensure(ctx, r.Exposures.ForNewPVC(s, tpl), target.Pair{Volume: volume, PVC: tpl.Name})
+			x := r.Exposures.For(s.Spec.RuntimeSettings)
+			pair, why, err := x.Ensure(ctx, x.ForNewPVC(s, tpl), target.Pair{Volume: volume, PVC: tpl.Name})
 			if err != nil {
 				return nil, err
 			}
