@@ -75,6 +75,7 @@ func (r *Reconciler) advance(ctx context.Context, s *troveapi.BackupSession) (re
 	}
 	steps := []func(context.Context, *troveapi.BackupSession, *troveapi.BackupConfiguration) (bool, reconcile.Result, error){
 		r.start,
+		r.runTask, // a Task-based session runs as a Job; the steps below are for volumes
 		r.checkDeadline,
 		r.ensureItems,
 		r.collectResults,

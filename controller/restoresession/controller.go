@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -29,6 +30,7 @@ import (
 	"trove.dev/trove/controller/credentials"
 	"trove.dev/trove/controller/metrics"
 	"trove.dev/trove/controller/target"
+	"trove.dev/trove/controller/taskrun"
 	"trove.dev/trove/controller/workitem"
 )
 
@@ -49,6 +51,7 @@ func (r *Reconciler) SetupWithManager(mgr manager.Manager, workers int) error {
 		WithOptions(crcontroller.Options{MaxConcurrentReconciles: workers}).
 		For(&troveapi.RestoreSession{}).
 		Owns(&troveapi.VolumeRestore{}).
+		Owns(&batchv1.Job{}).
 		Complete(r)
 }
 
@@ -81,6 +84,9 @@ func (r *Reconciler) advance(ctx context.Context, s *troveapi.RestoreSession) er
 	if finished(s.Status.Phase) {
 		return r.release(ctx, s, items)
 	}
+	if s.Spec.Target == nil && s.Spec.Task != nil || s.Spec.Target != nil && taskrun.Uses(s.Spec.Task, s.Spec.Target.Ref) {
+		return r.runTask(ctx, s) // a Task-based restore runs as a Job
+	}
 	if s.Status.Phase == "" {
 		if done, err := r.handOut(ctx, s); err != nil || done {
 			return err
@@ -108,9 +114,9 @@ func (r *Reconciler) handOut(ctx context.Context, s *troveapi.RestoreSession) (d
 	now := metav1.NewTime(r.Now())
 	s.Status.Phase, s.Status.StartTime = troveapi.SessionRunning, &now
 	t := s.Spec.Target
-	if s.Spec.Task != nil || t == nil || t.Ref == nil {
+	if t == nil || t.Ref == nil {
 		r.finish(s, troveapi.SessionFailed, troveapi.ReasonTargetKindUnsupported,
-			"this version restores into existing workloads, Pods and PVCs (target.ref); Task-based restores and volumeClaimTemplates are not supported yet")
+			"this version restores into existing workloads, Pods and PVCs (target.ref), or through a Task (spec.task); volumeClaimTemplates are not supported yet")
 		return true, nil
 	}
 	for i, rule := range t.Rules {

@@ -1,0 +1,67 @@
+package backupsession
+
+import (
+	"context"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	troveapi "trove.dev/trove/apis/v1alpha1"
+	"trove.dev/trove/controller/taskrun"
+	"trove.dev/trove/controller/variables"
+)
+
+// runTask delegates a session whose configuration names a Task, or whose target is an
+// AppBinding, to taskrun: its Job's outcome ends the session. Stats are written into the
+// session by the Task's update-status step and kept.
+func (r *Reconciler) runTask(ctx context.Context, s *troveapi.BackupSession, config *troveapi.BackupConfiguration) (bool, reconcile.Result, error) {
+	var ref *troveapi.TargetRef
+	if config.Spec.Target != nil {
+		ref = &config.Spec.Target.Ref
+	}
+	if !taskrun.Uses(config.Spec.Task, ref) {
+		return false, reconcile.Result{}, nil
+	}
+	runner := &taskrun.Runner{Client: r.Client}
+	req := taskrun.ForBackup(s, config)
+	out, err := runner.Run(ctx, req)
+	if err != nil {
+		return true, reconcile.Result{}, err
+	}
+	if out.Phase == taskrun.Running {
+		setCondition(s, troveapi.ConditionBackupSucceeded, metav1.ConditionUnknown, out.Reason, out.Message)
+		return true, reconcile.Result{RequeueAfter: out.RequeueAfter}, nil
+	}
+	if err := runner.Cleanup(ctx, req); err != nil {
+		return true, reconcile.Result{}, err
+	}
+	if out.Phase == taskrun.Succeeded {
+		if !hasStats(s) {
+			out.Message += "; no step wrote stats into this session (the Task has no update-status step?)"
+		}
+		r.finish(s, troveapi.SessionSucceeded, out.Reason, out.Message)
+		return true, reconcile.Result{}, nil
+	}
+	if !hasStats(s) { // the Job's host failed before update-status could say anything
+		s.Status.Targets = []troveapi.TargetStatus{{Ref: ref, TotalHosts: 1, Stats: []troveapi.HostBackupStats{{Hostname: variables.DefaultHostname}}}}
+	}
+	for i := range s.Status.Targets { // the hosts update-status left running failed with the Job
+		s.Status.Targets[i].Phase = troveapi.HostFailed
+		for j := range s.Status.Targets[i].Stats {
+			if h := &s.Status.Targets[i].Stats[j]; h.Phase != troveapi.HostSucceeded && h.Phase != troveapi.HostFailed {
+				h.Phase, h.Error = troveapi.HostFailed, out.Message
+			}
+		}
+	}
+	r.finish(s, troveapi.SessionFailed, out.Reason, out.Message)
+	return true, reconcile.Result{}, nil
+}
+
+func hasStats(s *troveapi.BackupSession) bool {
+	for _, t := range s.Status.Targets {
+		if len(t.Stats) > 0 {
+			return true
+		}
+	}
+	return false
+}
