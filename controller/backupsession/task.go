@@ -29,6 +29,9 @@ func (r *Reconciler) runTask(ctx context.Context, s *troveapi.BackupSession, con
 		return true, reconcile.Result{}, err
 	}
 	if out.Phase == taskrun.Running {
+		if len(s.Status.Targets) == 0 { // the entry update-status fills in
+			s.Status.Targets = []troveapi.TargetStatus{{Ref: ref, TotalHosts: 1, Phase: troveapi.HostRunning}}
+		}
 		setCondition(s, troveapi.ConditionBackupSucceeded, metav1.ConditionUnknown, out.Reason, out.Message)
 		return true, reconcile.Result{RequeueAfter: out.RequeueAfter}, nil
 	}
