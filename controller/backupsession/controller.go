@@ -28,7 +28,10 @@ const pollInterval = 5 * time.Second
 
 // Reconciler reconciles BackupSessions.
 type Reconciler struct {
-	Client      ctrl.Client
+	Client ctrl.Client
+	// APIReader reads past the cache (optional): a Task-based session that ends
+	// rereads the stats its update-status step wrote.
+	APIReader   ctrl.Reader
 	Credentials *credentials.Store
 	Recorder    events.EventRecorder
 	Now         func() time.Time

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	troveapi "trove.dev/trove/apis/v1alpha1"
@@ -39,6 +40,13 @@ func (r *Reconciler) runTask(ctx context.Context, s *troveapi.BackupSession, con
 		return true, reconcile.Result{}, err
 	}
 	if out.Phase == taskrun.Succeeded {
+		if !hasStats(s) && r.APIReader != nil { // the cache may lag behind update-status's write
+			fresh := &troveapi.BackupSession{}
+			if err := r.APIReader.Get(ctx, ctrl.ObjectKeyFromObject(s), fresh); err != nil {
+				return true, reconcile.Result{}, err
+			}
+			s.Status.Targets = fresh.Status.Targets
+		}
 		if !hasStats(s) {
 			out.Message += "; no step wrote stats into this session (the Task has no update-status step?)"
 		}

@@ -36,7 +36,10 @@ import (
 
 // Reconciler reconciles RestoreSessions.
 type Reconciler struct {
-	Client      ctrl.Client
+	Client ctrl.Client
+	// APIReader reads past the cache (optional): a Task-based session that ends
+	// rereads the stats its update-status step wrote.
+	APIReader   ctrl.Reader
 	Credentials *credentials.Store
 	Recorder    events.EventRecorder
 	Now         func() time.Time

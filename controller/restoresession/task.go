@@ -5,6 +5,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime/pkg/client"
 
 	troveapi "trove.dev/trove/apis/v1alpha1"
 	"trove.dev/trove/controller/taskrun"
@@ -33,6 +34,13 @@ func (r *Reconciler) runTask(ctx context.Context, s *troveapi.RestoreSession) er
 		return err
 	}
 	if out.Phase == taskrun.Succeeded {
+		if len(s.Status.Stats) == 0 && r.APIReader != nil { // the cache may lag behind update-status's write
+			fresh := &troveapi.RestoreSession{}
+			if err := r.APIReader.Get(ctx, ctrl.ObjectKeyFromObject(s), fresh); err != nil {
+				return err
+			}
+			s.Status.Stats, s.Status.TotalHosts = fresh.Status.Stats, fresh.Status.TotalHosts
+		}
 		if len(s.Status.Stats) == 0 {
 			out.Message += "; no step wrote stats into this session (the Task has no update-status step?)"
 		}

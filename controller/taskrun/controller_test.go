@@ -99,8 +99,8 @@ func startController(t *testing.T) (stop func()) {
 	require.NoError(t, err)
 	creds := &credentials.Store{Client: mgr.GetClient(), Secrets: mgr.GetAPIReader(), Namespace: controlplane.TroveNamespace}
 	recorder := mgr.GetEventRecorder("trove-controller")
-	require.NoError(t, (&backupsession.Reconciler{Client: mgr.GetClient(), Credentials: creds, Recorder: recorder, Now: time.Now}).SetupWithManager(mgr, 2))
-	require.NoError(t, (&restoresession.Reconciler{Client: mgr.GetClient(), Credentials: creds, Recorder: recorder, Now: time.Now}).SetupWithManager(mgr, 2))
+	require.NoError(t, (&backupsession.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Credentials: creds, Recorder: recorder, Now: time.Now}).SetupWithManager(mgr, 2))
+	require.NoError(t, (&restoresession.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Credentials: creds, Recorder: recorder, Now: time.Now}).SetupWithManager(mgr, 2))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = mgr.Start(ctx) }()
