@@ -14,8 +14,8 @@ import (
 )
 
 // terminationLog is where a failing step leaves its one-line reason for the
-// controller (the container's terminationMessagePath).
-const terminationLog = "/dev/termination-log"
+// controller (the container's terminationMessagePath; a variable for tests).
+var terminationLog = "/dev/termination-log"
 
 func newUpdateStatusCommand() *cobra.Command {
 	o := updatestatus.Options{}
