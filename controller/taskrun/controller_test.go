@@ -243,8 +243,10 @@ func args(c corev1.Container) string { return strings.Join(c.Args, " ") }
 func TestBackupOfAnAppBinding(t *testing.T) {
 	startController(t)
 	f := newFixture(t, nil) // no Task named: postgres + 16.2 → postgres-backup-16
+	start := time.Now()
 	f.backupSession(t, "bs-1")
 	job := waitJob(t, f.ns, "trove-backup-bs-1")
+	t.Logf("BackupSession created → Job created: %v", time.Since(start).Round(time.Millisecond))
 	waitBackup(t, f.ns, "bs-1", troveapi.SessionRunning)
 
 	pod := job.Spec.Template.Spec
@@ -301,8 +303,10 @@ func TestBackupOfAnAppBinding(t *testing.T) {
 	s.Status.Targets = []troveapi.TargetStatus{{Ref: &appBindingRef, TotalHosts: 1, Phase: troveapi.HostSucceeded, Stats: []troveapi.HostBackupStats{{
 		Hostname: "host-0", Phase: troveapi.HostSucceeded, Snapshots: []troveapi.SnapshotStats{{Name: "abcd1234", Path: "/postgres/app.sql", TotalSize: "12 MiB"}}}}}}
 	require.NoError(t, cp.Client.Status().Patch(ctx, s, ctrl.MergeFrom(base)))
+	start = time.Now()
 	complete(t, job)
 	s = waitBackup(t, f.ns, "bs-1", troveapi.SessionSucceeded)
+	t.Logf("Job Complete → BackupSession Succeeded: %v", time.Since(start).Round(time.Millisecond))
 	c := meta.FindStatusCondition(s.Status.Conditions, troveapi.ConditionBackupSucceeded)
 	require.NotNil(t, c)
 	assert.Equal(t, "Job trove-backup-bs-1 completed", c.Message)
