@@ -243,6 +243,11 @@ func args(c corev1.Container) string { return strings.Join(c.Args, " ") }
 func TestBackupOfAnAppBinding(t *testing.T) {
 	startController(t)
 	f := newFixture(t, nil) // no Task named: postgres + 16.2 → postgres-backup-16
+	ctx := context.Background()
+	bc := &troveapi.BackupConfiguration{}
+	require.NoError(t, cp.Client.Get(ctx, types.NamespacedName{Namespace: f.ns, Name: "bc"}, bc))
+	bc.Spec.RetentionPolicy = &troveapi.RetentionPolicy{Name: "keep-3", KeepLast: 3, Prune: true}
+	require.NoError(t, cp.Client.Update(ctx, bc))
 	start := time.Now()
 	f.backupSession(t, "bs-1")
 	job := waitJob(t, f.ns, "trove-backup-bs-1")
@@ -273,7 +278,6 @@ func TestBackupOfAnAppBinding(t *testing.T) {
 	require.Len(t, job.OwnerReferences, 1)
 	assert.Equal(t, "BackupSession", job.OwnerReferences[0].Kind)
 
-	ctx := context.Background()
 	sa := &corev1.ServiceAccount{}
 	require.NoError(t, cp.Client.Get(ctx, types.NamespacedName{Namespace: f.ns, Name: "trove-backup-bs-1"}, sa))
 	role := &rbacv1.Role{}
@@ -303,6 +307,13 @@ func TestBackupOfAnAppBinding(t *testing.T) {
 	s.Status.Targets = []troveapi.TargetStatus{{Ref: &appBindingRef, TotalHosts: 1, Phase: troveapi.HostSucceeded, Stats: []troveapi.HostBackupStats{{
 		Hostname: "host-0", Phase: troveapi.HostSucceeded, Snapshots: []troveapi.SnapshotStats{{Name: "abcd1234", Path: "/postgres/app.sql", TotalSize: "12 MiB"}}}}}}
 	require.NoError(t, cp.Client.Status().Patch(ctx, s, ctrl.MergeFrom(base)))
+	// The Job's pod ran on node-a: the repository's maintenance goes to that node.
+	jobPod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: job.Name + "-x7k2p", Labels: job.Spec.Template.Labels},
+		Spec: *job.Spec.Template.Spec.DeepCopy()}
+	jobPod.Spec.NodeName = "node-a"
+	create(t, jobPod)
+	jobPod.Status.Phase = corev1.PodSucceeded
+	require.NoError(t, cp.Client.Status().Update(ctx, jobPod))
 	start = time.Now()
 	complete(t, job)
 	s = waitBackup(t, f.ns, "bs-1", troveapi.SessionSucceeded)
@@ -319,6 +330,15 @@ func TestBackupOfAnAppBinding(t *testing.T) {
 			cp.Client.List(ctx, &bindings, ctrl.InNamespace(f.repoNS)) == nil && len(bindings.Items) == 0
 	}, 10*time.Second, 100*time.Millisecond, "the Role and RoleBinding in the Repository's namespace outlive the session")
 	assert.Equal(t, 1, jobsIn(t, f.ns))
+
+	var ms troveapi.RepositoryMaintenanceList
+	require.NoError(t, cp.Client.List(ctx, &ms, ctrl.InNamespace(f.repoNS)))
+	require.Len(t, ms.Items, 1)
+	m := ms.Items[0].Spec
+	assert.Equal(t, "node-a", m.NodeName)
+	assert.Equal(t, []troveapi.ForgetGroup{{Host: "host-0", Tags: []string{"trove.dev/namespace=" + f.ns, "trove.dev/target=AppBinding/pg"},
+		Policy: *bc.Spec.RetentionPolicy}}, m.Forget)
+	assert.True(t, m.Prune)
 }
 
 // TestBackupJobFails: a failed Job fails the session with its container's termination

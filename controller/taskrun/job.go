@@ -60,7 +60,11 @@ func (r *Runner) jobOutcome(ctx context.Context, job *batchv1.Job) (Outcome, err
 		}
 		switch c.Type {
 		case batchv1.JobComplete:
-			return Outcome{Phase: Succeeded, Reason: ReasonJobSucceeded, Job: job.Name,
+			node, err := r.jobNode(ctx, job)
+			if err != nil {
+				return Outcome{}, err
+			}
+			return Outcome{Phase: Succeeded, Reason: ReasonJobSucceeded, Job: job.Name, Node: node,
 				Message: fmt.Sprintf("Job %s completed", job.Name)}, nil
 		case batchv1.JobFailed:
 			why, err := r.podFailure(ctx, job)
@@ -77,25 +81,44 @@ func (r *Runner) jobOutcome(ctx context.Context, job *batchv1.Job) (Outcome, err
 	return Outcome{Phase: Running, Reason: "InProgress", Job: job.Name, Message: fmt.Sprintf("Job %s is running", job.Name)}, nil
 }
 
-// podFailure names the failed container of the Job's latest failed pod and its
-// termination message (what a Trove Function writes to /dev/termination-log).
-func (r *Runner) podFailure(ctx context.Context, job *batchv1.Job) (string, error) {
+// jobPods lists the Job's pods, newest first.
+func (r *Runner) jobPods(ctx context.Context, job *batchv1.Job) ([]corev1.Pod, error) {
 	if job.Spec.Selector == nil {
-		return "", nil
+		return nil, nil
 	}
 	sel, err := metav1.LabelSelectorAsSelector(job.Spec.Selector)
 	if err != nil {
-		return "", nil
+		return nil, nil
 	}
 	var pods corev1.PodList
 	if err := r.Client.List(ctx, &pods, client.InNamespace(job.Namespace), client.MatchingLabelsSelector{Selector: sel}); err != nil {
-		return "", fmt.Errorf("listing the pods of Job %s/%s: %w", job.Namespace, job.Name, err)
+		return nil, fmt.Errorf("listing the pods of Job %s/%s: %w", job.Namespace, job.Name, err)
 	}
-	// Newest first: the last retry's failure is the one to report.
 	sort.Slice(pods.Items, func(i, j int) bool {
 		return pods.Items[j].CreationTimestamp.Before(&pods.Items[i].CreationTimestamp)
 	})
-	for _, pod := range pods.Items {
+	return pods.Items, nil
+}
+
+// jobNode is the node the Job's succeeded pod ran on ("" when no pod is left).
+func (r *Runner) jobNode(ctx context.Context, job *batchv1.Job) (string, error) {
+	pods, err := r.jobPods(ctx, job)
+	for _, pod := range pods {
+		if pod.Status.Phase == corev1.PodSucceeded && pod.Spec.NodeName != "" {
+			return pod.Spec.NodeName, nil
+		}
+	}
+	return "", err
+}
+
+// podFailure names the failed container of the Job's latest failed pod and its
+// termination message (what a Trove Function writes to /dev/termination-log).
+func (r *Runner) podFailure(ctx context.Context, job *batchv1.Job) (string, error) {
+	pods, err := r.jobPods(ctx, job) // newest first: the last retry's failure is the one to report
+	if err != nil {
+		return "", err
+	}
+	for _, pod := range pods {
 		statuses := append(append([]corev1.ContainerStatus{}, pod.Status.InitContainerStatuses...), pod.Status.ContainerStatuses...)
 		for _, cs := range statuses {
 			t := cs.State.Terminated

@@ -60,6 +60,9 @@ type Outcome struct {
 	RequeueAfter time.Duration
 	// Job is the Job's name, once it is known.
 	Job string
+	// Node is where a completed Job's pod ran ("" when unknown): the repository's
+	// maintenance after a backup goes to that node's agent.
+	Node string
 }
 
 func failed(reason, format string, args ...any) Outcome {
