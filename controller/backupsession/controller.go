@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -18,6 +19,7 @@ import (
 	"trove.dev/trove/controller/credentials"
 	"trove.dev/trove/controller/hooks"
 	"trove.dev/trove/controller/metrics"
+	"trove.dev/trove/controller/taskrun"
 )
 
 // DefaultPodWait bounds how long a session waits for its target's pods to run.
@@ -48,7 +50,10 @@ type Reconciler struct {
 func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	var session troveapi.BackupSession
 	if err := r.Client.Get(ctx, req.NamespacedName, &session); err != nil {
-		return reconcile.Result{}, ctrl.IgnoreNotFound(err)
+		if apierrors.IsNotFound(err) { // deleted: what a Task's Job left in another namespace goes too
+			return reconcile.Result{}, r.tasks().CleanupDeleted(ctx, taskrun.Backup, req.Namespace, req.Name)
+		}
+		return reconcile.Result{}, err
 	}
 	before := session.Status.DeepCopy()
 	result, err := r.advance(ctx, &session)

@@ -28,7 +28,7 @@ func (r *Reconciler) runTask(ctx context.Context, s *troveapi.BackupSession, con
 	if !taskrun.Uses(config.Spec.Task, ref) {
 		return false, reconcile.Result{}, nil
 	}
-	runner := &taskrun.Runner{Client: r.Client}
+	runner := r.tasks()
 	req := taskrun.ForBackup(s, config)
 	out, err := runner.Run(ctx, req)
 	if err != nil {
@@ -123,4 +123,8 @@ func (r *Reconciler) maintainAfterTask(ctx context.Context, s *troveapi.BackupSe
 		return "", fmt.Errorf("creating RepositoryMaintenance %s: %w", m.Name, err)
 	}
 	return "", nil
+}
+
+func (r *Reconciler) tasks() *taskrun.Runner {
+	return &taskrun.Runner{Client: r.Client, Reader: r.APIReader}
 }

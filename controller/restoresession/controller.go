@@ -62,7 +62,10 @@ func (r *Reconciler) SetupWithManager(mgr manager.Manager, workers int) error {
 func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	var s troveapi.RestoreSession
 	if err := r.Client.Get(ctx, req.NamespacedName, &s); err != nil {
-		return reconcile.Result{}, ctrl.IgnoreNotFound(err)
+		if apierrors.IsNotFound(err) { // deleted: what a Task's Job left in another namespace goes too
+			return reconcile.Result{}, r.tasks().CleanupDeleted(ctx, taskrun.Restore, req.Namespace, req.Name)
+		}
+		return reconcile.Result{}, err
 	}
 	before := s.Status.DeepCopy()
 	err := r.advance(ctx, &s)

@@ -19,7 +19,7 @@ func (r *Reconciler) runTask(ctx context.Context, s *troveapi.RestoreSession) er
 		now := metav1.NewTime(r.Now())
 		s.Status.Phase, s.Status.StartTime = troveapi.SessionRunning, &now
 	}
-	runner := &taskrun.Runner{Client: r.Client}
+	runner := r.tasks()
 	req := taskrun.ForRestore(s)
 	out, err := runner.Run(ctx, req)
 	if err != nil {
@@ -57,4 +57,8 @@ func (r *Reconciler) runTask(ctx context.Context, s *troveapi.RestoreSession) er
 	}
 	r.finish(s, troveapi.SessionFailed, out.Reason, out.Message)
 	return nil
+}
+
+func (r *Reconciler) tasks() *taskrun.Runner {
+	return &taskrun.Runner{Client: r.Client, Reader: r.APIReader}
 }

@@ -18,6 +18,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -475,4 +476,24 @@ func TestRestoreJobFails(t *testing.T) {
 	assert.Contains(t, c.Message, "container postgres-restore-16: restic: no snapshot of host host-0")
 	require.Len(t, rs.Status.Stats, 1)
 	assert.Equal(t, troveapi.HostFailed, rs.Status.Stats[0].Phase)
+}
+
+// TestDeletedSessionLeavesNoGrants: a session deleted while its Job runs takes its Role
+// and RoleBinding in the Repository's namespace with it (those in its own namespace are
+// owned by it and garbage-collected).
+func TestDeletedSessionLeavesNoGrants(t *testing.T) {
+	startController(t)
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	f.backupSession(t, "bs-1")
+	waitJob(t, f.ns, "trove-backup-bs-1")
+	foreign := types.NamespacedName{Namespace: f.repoNS, Name: "trove-backup-" + f.ns + "-bs-1"}
+	require.NoError(t, cp.Client.Get(ctx, foreign, &rbacv1.Role{}))
+	require.NoError(t, cp.Client.Get(ctx, foreign, &rbacv1.RoleBinding{}))
+	s := &troveapi.BackupSession{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "bs-1"}}
+	require.NoError(t, cp.Client.Delete(ctx, s))
+	require.Eventually(t, func() bool {
+		return apierrors.IsNotFound(cp.Client.Get(ctx, foreign, &rbacv1.Role{})) &&
+			apierrors.IsNotFound(cp.Client.Get(ctx, foreign, &rbacv1.RoleBinding{}))
+	}, 10*time.Second, 100*time.Millisecond, "the grants in the Repository's namespace outlive the deleted session")
 }

@@ -73,6 +73,9 @@ func failed(reason, format string, args ...any) Outcome {
 // RBAC objects are created through it.
 type Runner struct {
 	Client client.Client
+	// Reader lists the RBAC objects to clean up past the cache (optional; Client when
+	// nil), so the controller keeps no cache of every Role in the cluster.
+	Reader client.Reader
 }
 
 // Run moves a Task-based session one step on; see the package doc.
