@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"trove.dev/trove/apis/v1alpha1"
 	"trove.dev/trove/controller/jobbuilder"
 )
 
@@ -78,7 +79,7 @@ func (r *Runner) jobOutcome(ctx context.Context, job *batchv1.Job) (Outcome, err
 			return Outcome{Phase: Failed, Reason: ReasonJobFailed, Message: msg, Job: job.Name}, nil
 		}
 	}
-	return Outcome{Phase: Running, Reason: "InProgress", Job: job.Name, Message: fmt.Sprintf("Job %s is running", job.Name)}, nil
+	return Outcome{Phase: Running, Reason: v1alpha1.ReasonInProgress, Job: job.Name, Message: fmt.Sprintf("Job %s is running", job.Name)}, nil
 }
 
 // jobPods lists the Job's pods, newest first.

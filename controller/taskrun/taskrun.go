@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -80,9 +81,22 @@ type Runner struct {
 
 // Run moves a Task-based session one step on; see the package doc.
 func (r *Runner) Run(ctx context.Context, req Request) (Outcome, error) {
-	repo, out, err := r.repository(ctx, req)
-	if err != nil || out != nil {
-		return deref(out), err
+	// Once the Job exists only its outcome matters: a Task or Function changed or
+	// removed meanwhile does not touch a running session.
+	existing := &batchv1.Job{}
+	err := r.Client.Get(ctx, types.NamespacedName{Namespace: req.Namespace, Name: req.JobName()}, existing)
+	switch {
+	case err == nil:
+		return r.outcomeOf(ctx, req, existing)
+	case !apierrors.IsNotFound(err):
+		return Outcome{}, fmt.Errorf("reading Job %s/%s: %w", req.Namespace, req.JobName(), err)
+	}
+	repo, missing, err := r.repository(ctx, req)
+	if err != nil {
+		return Outcome{}, err
+	}
+	if missing != nil {
+		return *missing, nil
 	}
 	var app *appbinding.AppBinding
 	if t := req.Target; t != nil && t.Kind == v1alpha1.KindAppBinding {
@@ -139,17 +153,21 @@ func (r *Runner) Run(ctx context.Context, req Request) (Outcome, error) {
 		return Outcome{Phase: Running, Reason: v1alpha1.ReasonInProgress, Job: job.Name,
 			Message: fmt.Sprintf("Job %s created", job.Name), RequeueAfter: jobPollInterval}, nil
 	}
+	return r.outcomeOf(ctx, req, job)
+}
+
+// outcomeOf reads the session's Job, unless it belongs to an earlier session of the
+// same name that is still being garbage-collected: then it waits for it to go.
+func (r *Runner) outcomeOf(ctx context.Context, req Request, job *batchv1.Job) (Outcome, error) {
+	if owner := metav1.GetControllerOf(job); owner == nil || owner.UID != req.UID {
+		return Outcome{Phase: Running, Reason: v1alpha1.ReasonInProgress, Job: job.Name, RequeueAfter: jobPollInterval,
+			Message: fmt.Sprintf("waiting for Job %s of an earlier %s of this name to be deleted", job.Name, req.kind())}, nil
+	}
 	return r.jobOutcome(ctx, job)
 }
 
-func deref(o *Outcome) Outcome {
-	if o == nil {
-		return Outcome{}
-	}
-	return *o
-}
-
-// repository reads the session's Repository; a missing one fails the session.
+// repository reads the session's Repository; a missing one fails the session (the
+// Outcome says so).
 func (r *Runner) repository(ctx context.Context, req Request) (*v1alpha1.Repository, *Outcome, error) {
 	ref := req.Repository
 	if ref.Namespace == "" {
