@@ -497,3 +497,37 @@ func TestDeletedSessionLeavesNoGrants(t *testing.T) {
 			apierrors.IsNotFound(cp.Client.Get(ctx, foreign, &rbacv1.RoleBinding{}))
 	}, 10*time.Second, 100*time.Millisecond, "the grants in the Repository's namespace outlive the deleted session")
 }
+
+// TestJobOfAnEarlierSessionIsNotAdopted: a Job left by a deleted session of the same
+// name is waited out, not taken for this session's.
+func TestJobOfAnEarlierSessionIsNotAdopted(t *testing.T) {
+	startController(t)
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	stale := &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "trove-backup-bs-1", OwnerReferences: []metav1.OwnerReference{{
+			APIVersion: "trove.dev/v1alpha1", Kind: "BackupSession", Name: "bs-1", UID: "0e3f5f0a-0000-4000-8000-000000000000", Controller: ptr.To(true)}}},
+		Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever,
+			Containers: []corev1.Container{{Name: "old", Image: "busybox"}}}}},
+	}
+	create(t, stale)
+	complete(t, stale) // an earlier session's Job that succeeded
+	f.backupSession(t, "bs-1")
+	s := waitBackup(t, f.ns, "bs-1", troveapi.SessionRunning)
+	require.Eventually(t, func() bool {
+		require.NoError(t, cp.Client.Get(ctx, ctrl.ObjectKeyFromObject(s), s))
+		c := meta.FindStatusCondition(s.Status.Conditions, troveapi.ConditionBackupSucceeded)
+		return c != nil && strings.Contains(c.Message, "waiting for Job trove-backup-bs-1 of an earlier BackupSession of this name to be deleted")
+	}, 10*time.Second, 100*time.Millisecond)
+	assert.Never(t, func() bool {
+		return cp.Client.Get(ctx, ctrl.ObjectKeyFromObject(s), s) == nil && s.Status.Phase != troveapi.SessionRunning
+	}, time.Second, 100*time.Millisecond, "the session took the earlier session's Job for its own")
+
+	// The garbage collector (none runs here) would delete it; then the session makes its own.
+	require.NoError(t, cp.Client.Delete(ctx, stale, ctrl.PropagationPolicy(metav1.DeletePropagationBackground)))
+	job := &batchv1.Job{}
+	require.Eventually(t, func() bool {
+		return cp.Client.Get(ctx, ctrl.ObjectKeyFromObject(stale), job) == nil && metav1.IsControlledBy(job, s)
+	}, 20*time.Second, 100*time.Millisecond, "the session never made its own Job")
+	assert.Equal(t, "postgres-backup-16", job.Spec.Template.Spec.InitContainers[0].Name)
+}
