@@ -24,12 +24,14 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/yaml"
 
 	troveapi "trove.dev/trove/apis/v1alpha1"
 	"trove.dev/trove/controller/backupsession"
@@ -95,7 +97,13 @@ func installDefaults() error {
 // until the returned stop is called (or the test ends).
 func startController(t *testing.T) (stop func()) {
 	t.Helper()
-	mgr, err := manager.New(cp.Config, manager.Options{Scheme: controlplane.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
+	return startControllerAs(t, cp.Config)
+}
+
+// startControllerAs runs the controller with the given credentials.
+func startControllerAs(t *testing.T, cfg *rest.Config) (stop func()) {
+	t.Helper()
+	mgr, err := manager.New(cfg, manager.Options{Scheme: controlplane.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)}}) // one manager after another
 	require.NoError(t, err)
 	creds := &credentials.Store{Client: mgr.GetClient(), Secrets: mgr.GetAPIReader(), Namespace: controlplane.TroveNamespace}
@@ -530,4 +538,41 @@ func TestJobOfAnEarlierSessionIsNotAdopted(t *testing.T) {
 		return cp.Client.Get(ctx, ctrl.ObjectKeyFromObject(stale), job) == nil && metav1.IsControlledBy(job, s)
 	}, 20*time.Second, 100*time.Millisecond, "the session never made its own Job")
 	assert.Equal(t, "postgres-backup-16", job.Spec.Template.Spec.InitContainers[0].Name)
+}
+
+// TestControllerRBACSuffices runs the controller as its ServiceAccount with the
+// ClusterRole generated into deploy/rbac (the API server enforces RBAC, including its
+// rule that a Role can only grant what its creator holds): it must create the Job, the
+// ServiceAccount and both Roles, and finish the session.
+func TestControllerRBACSuffices(t *testing.T) {
+	ctx := context.Background()
+	data, err := os.ReadFile(filepath.Join(controlplane.RepoRoot(), "deploy", "rbac", "controller", "role.yaml"))
+	require.NoError(t, err)
+	role := &rbacv1.ClusterRole{}
+	require.NoError(t, yaml.Unmarshal(data, role))
+	role.Name = "trove-controller-under-test"
+	create(t, role, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: role.Name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "trove-controller", Namespace: controlplane.TroveNamespace}},
+	})
+	cfg := rest.CopyConfig(cp.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + controlplane.TroveNamespace + ":trove-controller"}
+	asController, err := ctrl.New(cfg, ctrl.Options{Scheme: controlplane.Scheme()})
+	require.NoError(t, err)
+	// RBAC is enforced for this identity: it may not write Functions.
+	err = asController.Create(ctx, &troveapi.Function{ObjectMeta: metav1.ObjectMeta{Name: "not-allowed"}, Spec: troveapi.FunctionSpec{Image: "busybox"}})
+	require.True(t, apierrors.IsForbidden(err), "RBAC is not enforced: %v", err)
+
+	startControllerAs(t, cfg)
+	f := newFixture(t, nil)
+	f.backupSession(t, "bs-1")
+	job := waitJob(t, f.ns, "trove-backup-bs-1")
+	require.NoError(t, cp.Client.Get(ctx, types.NamespacedName{Namespace: f.repoNS, Name: "trove-backup-" + f.ns + "-bs-1"}, &rbacv1.Role{}))
+	require.NoError(t, cp.Client.Get(ctx, types.NamespacedName{Namespace: f.ns, Name: "trove-backup-bs-1"}, &rbacv1.Role{}))
+	complete(t, job)
+	waitBackup(t, f.ns, "bs-1", troveapi.SessionSucceeded)
+	assert.Eventually(t, func() bool {
+		return apierrors.IsNotFound(cp.Client.Get(ctx, types.NamespacedName{Namespace: f.repoNS, Name: "trove-backup-" + f.ns + "-bs-1"}, &rbacv1.Role{}))
+	}, 10*time.Second, 100*time.Millisecond)
 }
