@@ -54,11 +54,6 @@ func (r *Reconciler) start(ctx context.Context, s *troveapi.BackupSession, confi
 			return true, reconcile.Result{}, nil
 		}
 	}
-	if config.Spec.Task != nil {
-		r.finish(s, troveapi.SessionFailed, troveapi.ReasonTaskNotFound,
-			"Task-based backups (databases, cluster resources) are not supported by this version of the controller yet")
-		return true, reconcile.Result{}, nil
-	}
 	now := metav1.NewTime(r.Now())
 	s.Status.Phase = troveapi.SessionRunning
 	s.Status.StartTime = &now
