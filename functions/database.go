@@ -40,9 +40,16 @@ type BackupOptions struct {
 	OnStart func(pid int)
 }
 
+// BackupResult is a database backup's snapshot.
+type BackupResult struct {
+	*mover.BackupResult
+	// Path is the stream's path in the snapshot, e.g. "/dumpfile.sql".
+	Path string
+}
+
 // BackupDatabase streams the engine's dump into a snapshot. A dump that fails
 // leaves no snapshot (see stream.Backup).
-func BackupDatabase(ctx context.Context, m mover.Mover, db Database, o BackupOptions) (*mover.BackupResult, error) {
+func BackupDatabase(ctx context.Context, m mover.Mover, db Database, o BackupOptions) (*BackupResult, error) {
 	scratch, err := os.MkdirTemp("", "trove-"+db.Engine.Name()+"-")
 	if err != nil {
 		return nil, err
@@ -52,10 +59,14 @@ func BackupDatabase(ctx context.Context, m mover.Mover, db Database, o BackupOpt
 	if err != nil {
 		return nil, err
 	}
-	return stream.Backup(ctx, m, stream.BackupRequest{
+	res, err := stream.Backup(ctx, m, stream.BackupRequest{
 		Dump: plan.Tool, Priority: o.Priority, OnStart: o.OnStart,
 		Backup: mover.BackupRequest{StdinFilename: plan.StdinFilename, Host: o.Host, Tags: o.Tags, Progress: o.Progress},
 	})
+	if err != nil {
+		return nil, err
+	}
+	return &BackupResult{BackupResult: res, Path: "/" + plan.StdinFilename}, nil
 }
 
 // RestoreOptions select the snapshot to restore.

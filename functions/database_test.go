@@ -28,7 +28,11 @@ import (
 
 func TestMain(m *testing.M) {
 	trampoline.MaybeRun()
-	os.Exit(m.Run())
+	code := m.Run()
+	if cp != nil {
+		_ = cp.Stop()
+	}
+	os.Exit(code)
 }
 
 const repoPassword = "functions-test-repo-password"

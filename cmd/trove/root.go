@@ -14,6 +14,7 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: false,
 	}
 	root.AddCommand(newControllerCommand(), newAgentCommand())
+	root.AddCommand(newDatabaseCommands()...)
 	return root
 }
 
