@@ -333,6 +333,11 @@ func redisState(t *testing.T, s *dbserver.Server, n int) (int, string) {
 // restored into the data directory of a stopped server, which loads it.
 func TestRedisRoundTrip(t *testing.T) {
 	dbserver.Tool(t, "redis-cli")
+	t.Run("local", func(t *testing.T) { redisRoundTrip(t, localRepo) })
+	t.Run("MinIO", func(t *testing.T) { redisRoundTrip(t, minioRepo) })
+}
+
+func redisRoundTrip(t *testing.T, repo func(*testing.T) mover.Mover) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	s := dbserver.Redis(t, "")
@@ -350,7 +355,7 @@ func TestRedisRoundTrip(t *testing.T) {
 	size, checksum := redisState(t, s, n)
 	require.Equal(t, n+2, size)
 
-	m := localRepo(t)
+	m := repo(t)
 	db := functions.Database{Engine: engines.Redis{}, Conn: conn(s)}
 	res, err := functions.BackupDatabase(ctx, m, db, functions.BackupOptions{Host: "redis"})
 	require.NoError(t, err)
