@@ -16,8 +16,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"trove.dev/trove/functions"
-	"trove.dev/trove/functions/engines"
+	"trove.dev/trove/mover/functions"
+	"trove.dev/trove/mover/functions/engines"
 	"trove.dev/trove/mover"
 	"trove.dev/trove/mover/restic"
 	"trove.dev/trove/mover/stream"
