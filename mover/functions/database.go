@@ -16,8 +16,8 @@ import (
 	"strings"
 	"syscall"
 
-	"trove.dev/trove/mover/functions/engines"
 	"trove.dev/trove/mover"
+	"trove.dev/trove/mover/functions/engines"
 	"trove.dev/trove/mover/stream"
 )
 
