@@ -56,7 +56,7 @@ func (c Config) csiRegistrationSocket() string {
 
 // csiComponents returns the CSI stack's processes in start order. The sidecars use the
 // admin kubeconfig (this is a single-user dev node) and no leader election (one replica).
-// The snapshotter's VolumeGroupSnapshot feature is off: the client/v6 CRDs carry only
+// The CSIVolumeGroupSnapshot feature is off: the client/v6 CRDs carry only
 // v1alpha1 group snapshots, and with the feature on the sidecars wait 30 s for v1 ones.
 func (c Config) csiComponents(bins Binaries) []component {
 	kubeconfig := c.Kubeconfig()
@@ -72,7 +72,7 @@ func (c Config) csiComponents(bins Binaries) []component {
 		{name: "snapshot-controller", bin: bins["snapshot-controller"], args: []string{
 			"--kubeconfig", kubeconfig,
 			"--leader-election=false",
-			"--feature-gates", "VolumeGroupSnapshot=false",
+			"--feature-gates", "CSIVolumeGroupSnapshot=false",
 			"--v=2",
 		}},
 		{name: "csi-provisioner", bin: bins["csi-provisioner"], args: []string{
@@ -86,7 +86,7 @@ func (c Config) csiComponents(bins Binaries) []component {
 			"--csi-address", socket,
 			"--kubeconfig", kubeconfig,
 			"--leader-election=false",
-			"--feature-gates", "VolumeGroupSnapshot=false",
+			"--feature-gates", "CSIVolumeGroupSnapshot=false",
 			"--v=2",
 		}},
 	}
