@@ -46,7 +46,7 @@ generate: ## Generate deepcopy code for apis/.
 .PHONY: manifests
 manifests: ## Generate CRDs (deploy/crds) and RBAC (deploy/rbac) from the API types and markers.
 	rm -rf deploy/crds/*.yaml deploy/rbac/controller deploy/rbac/agent
-	$(CONTROLLER_GEN) crd paths=./apis/... output:crd:artifacts:config=deploy/crds
+	$(CONTROLLER_GEN) crd:generateEmbeddedObjectMeta=true paths=./apis/... output:crd:artifacts:config=deploy/crds
 	$(CONTROLLER_GEN) rbac:roleName=trove-controller paths=./controller/... output:rbac:artifacts:config=deploy/rbac/controller
 	$(CONTROLLER_GEN) rbac:roleName=trove-agent paths=./node/... output:rbac:artifacts:config=deploy/rbac/agent
 

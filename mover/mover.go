@@ -29,6 +29,11 @@ type Mover interface {
 	Snapshots(ctx context.Context, f SnapshotFilter) ([]Snapshot, error)
 	// Forget applies a retention policy (and prunes when the policy says so).
 	Forget(ctx context.Context, req ForgetRequest) (*ForgetResult, error)
+	// ForgetSnapshots removes the named snapshots (full or short IDs) from the
+	// repository's index of snapshots; their data stays until the next Prune.
+	// IDs that no longer exist are not an error; an ID still listed
+	// afterwards is.
+	ForgetSnapshots(ctx context.Context, ids []string) error
 	// Prune removes data no snapshot refers to.
 	Prune(ctx context.Context) error
 	// Check verifies the repository's integrity.

@@ -22,6 +22,10 @@ const (
 	ConditionHooksSucceeded = "HooksSucceeded"
 	// ConditionSnapshotReady is about the CSI VolumeSnapshot of a Snapshot source.
 	ConditionSnapshotReady = "SnapshotReady"
+	// ConditionVolumesExposed is set on a session that reaches volumes through holder
+	// pods (source: Snapshot, an unmounted PVC, volumeClaimTemplates): True while they
+	// exist, False once they are cleaned up.
+	ConditionVolumesExposed = "VolumesExposed"
 )
 
 // Condition reasons. Each says what is wrong in a word; the message says how to fix it.
@@ -46,6 +50,7 @@ const (
 	ReasonSucceeded              = "Succeeded"
 	ReasonFailed                 = "Failed"
 	ReasonInProgress             = "InProgress"
+	ReasonReleased               = "Released"
 )
 
 // Labels, annotations and finalizers.
@@ -66,6 +71,12 @@ const (
 	AnnotationSchedule = "trove.dev/schedule"
 	// AnnotationParamPrefix prefixes blueprint Task params set on a target.
 	AnnotationParamPrefix = "params.trove.dev/"
+	// AnnotationSourceVolume on a RestoreSession's volumeClaimTemplate names the volume
+	// of target.sourceRef whose snapshots are restored into it (default: the template's
+	// name without -${POD_ORDINAL}).
+	AnnotationSourceVolume = "trove.dev/source-volume"
+	// PodOrdinalVariable in a volumeClaimTemplate's name is replaced by the replica's ordinal.
+	PodOrdinalVariable = "${POD_ORDINAL}"
 	// AnnotationSnapshotClass picks the VolumeSnapshotClass for one PVC.
 	AnnotationSnapshotClass = "trove.dev/snapshot-class"
 	// AnnotationDefaultSnapshotClass marks a driver's default class for Trove.

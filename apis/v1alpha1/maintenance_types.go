@@ -28,7 +28,7 @@ type CheckOptions struct {
 }
 
 // RepositoryMaintenanceSpec is repository housekeeping for one agent. Steps run in
-// this order: unlock stale locks, forget, prune, check, stats.
+// this order: unlock stale locks, forget (or wipe out), prune, check, stats.
 type RepositoryMaintenanceSpec struct {
 	// NodeName is the node whose agent runs the maintenance.
 	// +required
@@ -54,6 +54,10 @@ type RepositoryMaintenanceSpec struct {
 	// +optional
 	// +kubebuilder:validation:MaxItems=64
 	Forget []ForgetGroup `json:"forget,omitempty"`
+	// WipeOut forgets every snapshot of the repository (with Prune, the data goes too):
+	// the deletion of a Repository with wipeOut: true.
+	// +optional
+	WipeOut bool `json:"wipeOut,omitempty"`
 	// Prune removes data no snapshot refers to.
 	// +optional
 	Prune bool `json:"prune,omitempty"`

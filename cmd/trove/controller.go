@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"time"
 
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -25,6 +28,7 @@ type controllerOptions struct {
 	leaderElect      bool
 	leaderElectionNS string
 	leaderElectionID string
+	holderImage      string
 }
 
 func newControllerCommand() *cobra.Command {
@@ -46,6 +50,7 @@ func newControllerCommand() *cobra.Command {
 	cmd.Flags().BoolVar(&o.leaderElect, "leader-elect", true, "elect a leader among the controller's replicas (a Lease)")
 	cmd.Flags().StringVar(&o.leaderElectionNS, "leader-election-namespace", os.Getenv("POD_NAMESPACE"), "namespace of the leader-election Lease (default: the pod's, from POD_NAMESPACE)")
 	cmd.Flags().StringVar(&o.leaderElectionID, "leader-election-id", "trove-controller.trove.dev", "name of the leader-election Lease")
+	cmd.Flags().StringVar(&o.holderImage, "holder-image", "", "image of the holder pods that expose snapshots, unmounted PVCs and new PVCs (default: the controller's own image, read from its pod POD_NAME)")
 	return cmd
 }
 
@@ -74,11 +79,38 @@ func (o *controllerOptions) Run(cmd *cobra.Command) error {
 	if err := addProbes(mgr); err != nil {
 		return err
 	}
-	if err := controller.Setup(mgr, controller.Options{Namespace: o.namespace, Spread: o.scheduleSpread, Workers: o.workers}); err != nil {
+	holderImage, err := o.holder(cmd.Context(), mgr.GetAPIReader())
+	if err != nil {
 		return err
 	}
-	log.Info("starting", "namespace", o.namespace, "scheduleSpread", o.scheduleSpread.String())
+	if err := controller.Setup(mgr, controller.Options{Namespace: o.namespace, Spread: o.scheduleSpread, Workers: o.workers, HolderImage: holderImage}); err != nil {
+		return err
+	}
+	log.Info("starting", "namespace", o.namespace, "scheduleSpread", o.scheduleSpread.String(), "holderImage", holderImage)
 	return mgr.Start(cmd.Context())
+}
+
+// holder is the holder pods' image: --holder-image, else the image of the controller's
+// own container (so it follows however the installation names Trove's image), else ""
+// outside a pod (sessions that need a holder then fail and say so).
+func (o *controllerOptions) holder(ctx context.Context, api client.Reader) (string, error) {
+	if o.holderImage != "" {
+		return o.holderImage, nil
+	}
+	name := os.Getenv("POD_NAME")
+	if name == "" {
+		return "", nil
+	}
+	var pod corev1.Pod
+	if err := api.Get(ctx, client.ObjectKey{Namespace: o.namespace, Name: name}, &pod); err != nil {
+		return "", fmt.Errorf("reading the controller's own pod %s/%s for the holder image (or pass --holder-image): %w", o.namespace, name, err)
+	}
+	for _, c := range pod.Spec.Containers {
+		if c.Name == "controller" {
+			return c.Image, nil
+		}
+	}
+	return pod.Spec.Containers[0].Image, nil
 }
 
 // envOr is the environment variable's value, or def when it is unset.

@@ -17,6 +17,6 @@ func main() {
 	// mount namespace; in that role MaybeRun never returns.
 	trampoline.MaybeRun()
 	if err := newRootCommand().ExecuteContext(ctrl.SetupSignalHandler()); err != nil {
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }

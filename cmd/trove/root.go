@@ -13,7 +13,7 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: false,
 	}
-	root.AddCommand(newControllerCommand(), newAgentCommand())
+	root.AddCommand(newControllerCommand(), newAgentCommand(), newHoldCommand(), newImportStashCommand())
 	return root
 }
 

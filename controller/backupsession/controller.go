@@ -16,6 +16,7 @@ import (
 
 	troveapi "trove.dev/trove/apis/v1alpha1"
 	"trove.dev/trove/controller/credentials"
+	"trove.dev/trove/controller/exposure"
 	"trove.dev/trove/controller/hooks"
 	"trove.dev/trove/controller/metrics"
 )
@@ -25,6 +26,9 @@ const DefaultPodWait = 5 * time.Minute
 
 // pollInterval is how often a session waiting for pods looks again.
 const pollInterval = 5 * time.Second
+
+// exposePoll is how often a session waiting for a snapshot or holder pod looks again.
+const exposePoll = 2 * time.Second
 
 // Reconciler reconciles BackupSessions.
 type Reconciler struct {
@@ -38,6 +42,9 @@ type Reconciler struct {
 	Metrics *metrics.Metrics
 	// Hooks runs preBackup and postBackup hooks.
 	Hooks *hooks.Runner
+	// Exposures exposes volumes that are not read live (source: Snapshot, unmounted
+	// PVCs); nil fails such sessions.
+	Exposures *exposure.Exposures
 }
 
 // Reconcile moves a session one step on: start (or skip), create its items, aggregate
@@ -66,6 +73,11 @@ func (r *Reconciler) advance(ctx context.Context, s *troveapi.BackupSession) (re
 	if finished(s.Status.Phase) {
 		if err := r.releaseCredentials(ctx, s, nil); err != nil {
 			return reconcile.Result{}, err
+		}
+		if done, err := r.releaseExposures(ctx, s); err != nil {
+			return reconcile.Result{}, err
+		} else if !done {
+			return reconcile.Result{RequeueAfter: exposePoll}, nil
 		}
 		return r.retry(ctx, s)
 	}

@@ -28,7 +28,9 @@ import (
 	troveapi "trove.dev/trove/apis/v1alpha1"
 	"trove.dev/trove/controller/backupsession"
 	"trove.dev/trove/controller/credentials"
+	"trove.dev/trove/controller/exposure"
 	"trove.dev/trove/controller/hooks"
+	"trove.dev/trove/csi/expose"
 	"trove.dev/trove/test/controlplane"
 )
 
@@ -40,7 +42,12 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(controlplane.RunWithManager(m, controlplane.Options{}, func(mgr manager.Manager, cp *controlplane.ControlPlane) error {
+	crds, err := controlplane.SnapshotCRDs()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := controlplane.RunWithManager(m, controlplane.Options{ExtraCRDDirs: []string{crds}}, func(mgr manager.Manager, cp *controlplane.ControlPlane) error {
 		c = cp.Client
 		return (&backupsession.Reconciler{
 			Client:      mgr.GetClient(),
@@ -49,9 +56,19 @@ func TestMain(m *testing.M) {
 			Now:         clock.Now,
 			PodWait:     3 * time.Second,
 			Hooks:       &hooks.Runner{Config: cp.Config},
+			Exposures: &exposure.Exposures{
+				// Snapshot and holder waits are measured against API timestamps: wall clock.
+				Exposer: &expose.Exposer{Client: mgr.GetClient()},
+				Holder:  expose.Holder{Image: holderImage, Command: []string{"/usr/local/bin/trove", "hold"}},
+				PodWait: 3 * time.Second,
+			},
 		}).SetupWithManager(mgr, 2)
-	}))
+	})
+	os.RemoveAll(crds)
+	os.Exit(code)
 }
+
+const holderImage = "trove.dev/trove:test"
 
 // fixture is a namespace with a Repository, its Secret and a paused configuration
 // whose target is given.
@@ -267,7 +284,7 @@ func TestDeploymentIsOneHostAndPVCIsReadFromItsPod(t *testing.T) {
 		Spec: corev1.PodSpec{NodeName: "node-7", Containers: []corev1.Container{{Name: "app", Image: "busybox"}},
 			Volumes: []corev1.Volume{{Name: "store", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data"}}}}},
 	}
-	create(t, user)
+	create(t, claim(pvcNS, "data", ""), user)
 	user.Status.Phase = corev1.PodRunning
 	require.NoError(t, c.Status().Update(context.Background(), user))
 	session(t, pvcNS, "s")
@@ -275,7 +292,7 @@ func TestDeploymentIsOneHostAndPVCIsReadFromItsPod(t *testing.T) {
 	pvcItem := items(t, pvcNS, "s")[0]
 	assert.Equal(t, "node-7", pvcItem.Spec.NodeName)
 	assert.Equal(t, "store", pvcItem.Spec.Source.VolumeName)
-	assert.Equal(t, "/trove/"+pvcNS+"/pvc-data/store", pvcItem.Spec.StablePath)
+	assert.Equal(t, "/trove/"+pvcNS+"/pvc-data/data", pvcItem.Spec.StablePath, "a PVC target's data is named after the claim, whichever pod mounts it")
 }
 
 func TestSessionWhileAnotherRunsIsSkipped(t *testing.T) {

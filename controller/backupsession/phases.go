@@ -10,12 +10,14 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	troveapi "trove.dev/trove/apis/v1alpha1"
+	"trove.dev/trove/controller/exposure"
 	"trove.dev/trove/controller/target"
 	"trove.dev/trove/controller/workitem"
 )
@@ -91,7 +93,8 @@ func (r *Reconciler) checkDeadline(ctx context.Context, s *troveapi.BackupSessio
 }
 
 // ensureItems resolves the target once and creates one VolumeBackup (and its
-// credentials) per (pod, volume) pair; waits, bounded, for the target's pods to run.
+// credentials) per (pod, volume) pair; waits, bounded, for the target's pods to run
+// and for the exposures of volumes that are not read live.
 func (r *Reconciler) ensureItems(ctx context.Context, s *troveapi.BackupSession, config *troveapi.BackupConfiguration) (bool, reconcile.Result, error) {
 	if len(s.Status.Targets) > 0 { // resolved and handed out in an earlier pass
 		return false, reconcile.Result{}, nil
@@ -118,7 +121,7 @@ func (r *Reconciler) ensureItems(ctx context.Context, s *troveapi.BackupSession,
 	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}, &repo); err != nil {
 		return true, reconcile.Result{}, fmt.Errorf("reading Repository %s/%s: %w", ref.Namespace, ref.Name, err)
 	}
-	if h := config.Spec.Hooks; h != nil && h.PreBackup != nil {
+	if h := config.Spec.Hooks; h != nil && h.PreBackup != nil && meta.FindStatusCondition(s.Status.Conditions, troveapi.ConditionHooksSucceeded) == nil {
 		if ok, err := r.claimStep(ctx, s, "RunningPreBackupHook"); !ok || err != nil {
 			return true, reconcile.Result{}, err // a stale copy: the watch brings the current one
 		}
@@ -127,6 +130,19 @@ func (r *Reconciler) ensureItems(ctx context.Context, s *troveapi.BackupSession,
 			return true, reconcile.Result{}, nil
 		}
 		setCondition(s, troveapi.ConditionHooksSucceeded, metav1.ConditionTrue, troveapi.ReasonSucceeded, "preBackup hook succeeded")
+	}
+	// After the hook (which may quiesce the application): snapshots, holder pods.
+	hosts, waiting, err := r.exposeHosts(ctx, s, config, hosts)
+	var exposeErr *exposure.Error
+	if errors.As(err, &exposeErr) {
+		r.finish(s, troveapi.SessionFailed, exposeErr.Reason, exposeErr.Message)
+		return true, reconcile.Result{}, nil
+	}
+	if err != nil {
+		return true, reconcile.Result{}, err
+	}
+	if waiting {
+		return true, reconcile.Result{RequeueAfter: exposePoll}, nil
 	}
 	status := troveapi.TargetStatus{Ref: config.Spec.Target.Ref.DeepCopy(), TotalHosts: int32(len(hosts)), Phase: troveapi.HostRunning}
 	for _, host := range hosts {
@@ -147,6 +163,67 @@ func (r *Reconciler) ensureItems(ctx context.Context, s *troveapi.BackupSession,
 	setCondition(s, troveapi.ConditionTargetFound, metav1.ConditionTrue, troveapi.ReasonValid,
 		fmt.Sprintf("%d host(s) handed to their nodes' agents", len(hosts)))
 	return false, reconcile.Result{}, nil
+}
+
+// exposeHosts exposes the pairs that are not read live through holder pods: every PVC
+// of a source: Snapshot target (from a CSI snapshot) and a PVC target no pod mounts.
+// waiting is true until every exposure runs; hosts then read through the holders.
+func (r *Reconciler) exposeHosts(ctx context.Context, s *troveapi.BackupSession, config *troveapi.BackupConfiguration, hosts []target.Host) (_ []target.Host, waiting bool, _ error) {
+	snapshot := config.Spec.Target.Source == troveapi.SourceSnapshot
+	var exposed int
+	var reasons []string
+	for h := range hosts {
+		for p, pair := range hosts[h].Pairs {
+			if !snapshot && pair.Pod != nil {
+				continue // read live
+			}
+			if r.Exposures == nil {
+				return nil, false, &exposure.Error{Reason: troveapi.ReasonFailed, Message: "this controller exposes no volumes (it was started without a holder pod image)"}
+			}
+			req := r.Exposures.ForPVC(s, pair.PVC)
+			if snapshot {
+				var err error
+				if req, err = r.Exposures.ForSnapshot(ctx, s, pair, config.Spec.Target.SnapshotClassName); err != nil {
+					return nil, false, err
+				}
+			}
+			through, why, err := r.Exposures.Ensure(ctx, req, pair)
+			if err != nil {
+				return nil, false, err
+			}
+			exposed++
+			if why != "" {
+				reasons = append(reasons, why)
+				continue
+			}
+			hosts[h].Pairs[p] = through
+		}
+	}
+	switch {
+	case len(reasons) > 0:
+		setCondition(s, troveapi.ConditionVolumesExposed, metav1.ConditionFalse, troveapi.ReasonInProgress, strings.Join(reasons, "; "))
+	case exposed > 0:
+		how := "an unmounted PVC is read through a holder pod"
+		if snapshot {
+			how = "CSI snapshots are read through holder pods"
+		}
+		setCondition(s, troveapi.ConditionVolumesExposed, metav1.ConditionTrue, troveapi.ReasonValid, fmt.Sprintf("%d volume(s) exposed: %s", exposed, how))
+	}
+	return hosts, len(reasons) > 0, nil
+}
+
+// releaseExposures removes the holder pods, temporary PVCs and VolumeSnapshots of a
+// finished session; done is false while they are on their way out.
+func (r *Reconciler) releaseExposures(ctx context.Context, s *troveapi.BackupSession) (done bool, err error) {
+	c := meta.FindStatusCondition(s.Status.Conditions, troveapi.ConditionVolumesExposed)
+	if c == nil || c.Reason == troveapi.ReasonReleased || r.Exposures == nil {
+		return true, nil
+	}
+	done, err = r.Exposures.Exposer.CleanupSession(ctx, s.Namespace, s.Name, true)
+	if done && err == nil {
+		setCondition(s, troveapi.ConditionVolumesExposed, metav1.ConditionFalse, troveapi.ReasonReleased, "the holder pods, temporary PVCs and VolumeSnapshots are removed")
+	}
+	return done, err
 }
 
 // collectResults aggregates the items into the session and finishes it when every
@@ -170,7 +247,7 @@ func (r *Reconciler) collectResults(ctx context.Context, s *troveapi.BackupSessi
 			return true, reconcile.Result{}, err
 		}
 	}
-	if hookErr := r.postBackupHook(ctx, s, config, items); hookErr != nil {
+	if hookErr := r.postBackupHook(ctx, s, config); hookErr != nil {
 		r.finish(s, troveapi.SessionFailed, troveapi.ReasonHookFailed, "postBackup hook failed: "+hookErr.Error())
 		return true, reconcile.Result{}, nil
 	}
@@ -182,9 +259,9 @@ func (r *Reconciler) collectResults(ctx context.Context, s *troveapi.BackupSessi
 	return true, reconcile.Result{}, nil
 }
 
-// postBackupHook runs the postBackup hook in each backed up pod, as its
+// postBackupHook runs the postBackup hook in each running pod of the target, as its
 // executionPolicy says (Always by default, OnSuccess, OnFailure).
-func (r *Reconciler) postBackupHook(ctx context.Context, s *troveapi.BackupSession, config *troveapi.BackupConfiguration, items []troveapi.VolumeBackup) error {
+func (r *Reconciler) postBackupHook(ctx context.Context, s *troveapi.BackupSession, config *troveapi.BackupConfiguration) error {
 	h := config.Spec.Hooks
 	if h == nil || h.PostBackup == nil {
 		return nil
@@ -200,20 +277,13 @@ func (r *Reconciler) postBackupHook(ctx context.Context, s *troveapi.BackupSessi
 			return nil
 		}
 	}
-	var pods []*corev1.Pod
-	seen := map[string]bool{}
-	for _, item := range items {
-		ref := item.Spec.Source.Pod
-		if seen[ref.Name] {
-			continue
-		}
-		seen[ref.Name] = true
-		pod := &corev1.Pod{}
-		if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}, pod); err != nil {
-			return fmt.Errorf("pod %s: %w", ref.Name, err)
-		}
-		pods = append(pods, pod)
+	// The target's pods as they are now (items may have read through holder pods).
+	fetch := target.Fetcher{Client: r.Client}
+	hosts, err := fetch.Hosts(ctx, config.Namespace, config.Spec.Target.Ref, target.FromBackupTarget(config.Spec.Target))
+	if err != nil {
+		return fmt.Errorf("finding the target's pods: %w", err)
 	}
+	pods := podsOf(hosts)
 	if err := r.runHook(ctx, &h.PostBackup.HookHandler, pods); err != nil {
 		return err
 	}
@@ -256,7 +326,7 @@ func podsOf(hosts []target.Host) []*corev1.Pod {
 	seen := map[string]bool{}
 	for _, h := range hosts {
 		for _, p := range h.Pairs {
-			if !seen[p.Pod.Name] {
+			if p.Pod != nil && !seen[p.Pod.Name] {
 				seen[p.Pod.Name] = true
 				pods = append(pods, p.Pod)
 			}

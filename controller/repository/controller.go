@@ -29,6 +29,7 @@ import (
 
 	troveapi "trove.dev/trove/apis/v1alpha1"
 	"trove.dev/trove/controller/credentials"
+	"trove.dev/trove/controller/workitem"
 )
 
 // KeepMaintenance is how many finished maintenance items are kept per repository.
@@ -36,6 +37,9 @@ const KeepMaintenance = 5
 
 // inUseRecheck is how often a deletion held by users is looked at again.
 const inUseRecheck = 30 * time.Second
+
+// wipeOutRetry is how long after a failed wipe-out the next attempt starts.
+const wipeOutRetry = time.Minute
 
 // Reconciler reconciles Repositories.
 type Reconciler struct {
@@ -203,7 +207,8 @@ func (r *Reconciler) tidy(ctx context.Context, items []troveapi.RepositoryMainte
 }
 
 // delete holds the deletion while configurations use the repository or maintenance
-// runs on it, then releases the finalizer. The backend's data is left as it is.
+// runs on it, wipes the backend's data out when the Repository says so (else leaves it
+// as it is), then releases the finalizer.
 func (r *Reconciler) delete(ctx context.Context, repo *troveapi.Repository) (reconcile.Result, error) {
 	if !controllerutil.ContainsFinalizer(repo, troveapi.FinalizerRepository) {
 		return reconcile.Result{}, nil
@@ -218,11 +223,88 @@ func (r *Reconciler) delete(ctx context.Context, repo *troveapi.Repository) (rec
 		return reconcile.Result{RequeueAfter: inUseRecheck}, nil
 	}
 	if repo.Spec.WipeOut {
-		r.Recorder.Eventf(repo, nil, corev1.EventTypeWarning, "WipeOutNotSupported", "Delete",
-			"wipeOut is not implemented yet: the backend's data was left in place; remove it with restic or the storage provider's tools")
+		if done, result, err := r.wipeOut(ctx, repo); !done || err != nil {
+			return result, err
+		}
 	}
 	controllerutil.RemoveFinalizer(repo, troveapi.FinalizerRepository)
 	return reconcile.Result{}, r.Client.Update(ctx, repo)
+}
+
+// wipeOut hands the forgetting of every snapshot (and the prune) to an agent and waits
+// for it; done once it succeeded. A failed attempt is reported and retried as a new
+// item after wipeOutRetry; setting wipeOut: false releases the Repository instead.
+func (r *Reconciler) wipeOut(ctx context.Context, repo *troveapi.Repository) (done bool, _ reconcile.Result, _ error) {
+	var list troveapi.RepositoryMaintenanceList
+	if err := r.Client.List(ctx, &list, ctrl.InNamespace(repo.Namespace),
+		ctrl.MatchingLabels{troveapi.LabelRepository: repo.Name, workitem.LabelWipeOut: "true"}); err != nil {
+		return false, reconcile.Result{}, err
+	}
+	attempts, lastFailed := len(list.Items), time.Time{}
+	for _, m := range list.Items {
+		switch m.Status.Phase {
+		case troveapi.WorkSucceeded:
+			r.Recorder.Eventf(repo, nil, corev1.EventTypeNormal, "WipedOut", "Delete",
+				"%d snapshot(s) forgotten and their data pruned from the %s backend", m.Status.Forgotten, repo.Spec.Backend.Type())
+			return true, reconcile.Result{}, r.Credentials.Delete(ctx, m.Spec.CredentialsSecretName)
+		case troveapi.WorkFailed, troveapi.WorkCanceled:
+			if err := r.Credentials.Delete(ctx, m.Spec.CredentialsSecretName); err != nil {
+				return false, reconcile.Result{}, err
+			}
+			if t := m.Status.CompletionTime; t != nil && t.After(lastFailed) {
+				lastFailed = t.Time
+			}
+		default:
+			return false, reconcile.Result{}, nil // running: its status change wakes us
+		}
+	}
+	if attempts > 0 {
+		if wait := time.Until(lastFailed.Add(wipeOutRetry)); wait > 0 {
+			r.Recorder.Eventf(repo, nil, corev1.EventTypeWarning, "WipeOutFailed", "Delete",
+				"wiping the repository out failed (attempt %d), retrying in %s; set spec.wipeOut: false to delete the Repository and leave its data", attempts, wipeOutRetry)
+			return false, reconcile.Result{RequeueAfter: wait}, nil
+		}
+	}
+	node, err := r.maintenanceNode(ctx, repo)
+	if err != nil || node == "" {
+		return false, reconcile.Result{RequeueAfter: wipeOutRetry}, err
+	}
+	m := workitem.WipeOut(repo, node, attempts+1)
+	if err := r.Credentials.Ensure(ctx, "RepositoryMaintenance", m.Namespace, m.Name, m.Spec.CredentialsSecretName, repo); err != nil {
+		return false, reconcile.Result{}, err
+	}
+	if err := r.Client.Create(ctx, m); err != nil && !apierrors.IsAlreadyExists(err) {
+		return false, reconcile.Result{}, fmt.Errorf("creating RepositoryMaintenance %s: %w", m.Name, err)
+	}
+	r.Recorder.Eventf(repo, nil, corev1.EventTypeNormal, "WipingOut", "Delete", "the agent on %s forgets every snapshot and prunes (%s)", node, m.Name)
+	return false, reconcile.Result{}, nil
+}
+
+// maintenanceNode is where the repository's latest maintenance ran (an agent that
+// reached it), else the first Ready node.
+func (r *Reconciler) maintenanceNode(ctx context.Context, repo *troveapi.Repository) (string, error) {
+	items, err := r.maintenanceOf(ctx, repo)
+	if err != nil {
+		return "", err
+	}
+	for _, m := range items {
+		if m.Labels[workitem.LabelWipeOut] == "" {
+			return m.Spec.NodeName, nil
+		}
+	}
+	var nodes corev1.NodeList
+	if err := r.Client.List(ctx, &nodes); err != nil {
+		return "", err
+	}
+	for _, n := range nodes.Items {
+		for _, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+				return n.Name, nil
+			}
+		}
+	}
+	r.Recorder.Eventf(repo, nil, corev1.EventTypeWarning, "WipeOutWaiting", "Delete", "no Ready node to run the wipe-out on")
+	return "", nil
 }
 
 // users names the BackupConfigurations that use the repository and its unfinished
@@ -247,7 +329,7 @@ func (r *Reconciler) users(ctx context.Context, repo *troveapi.Repository) ([]st
 		return nil, err
 	}
 	for _, m := range maintenance {
-		if !finished(m.Status.Phase) {
+		if !finished(m.Status.Phase) && m.Labels[workitem.LabelWipeOut] == "" {
 			users = append(users, "RepositoryMaintenance "+m.Name)
 		}
 	}

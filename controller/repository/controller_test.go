@@ -20,6 +20,7 @@ import (
 	troveapi "trove.dev/trove/apis/v1alpha1"
 	"trove.dev/trove/controller/credentials"
 	"trove.dev/trove/controller/repository"
+	"trove.dev/trove/controller/workitem"
 	"trove.dev/trove/test/controlplane"
 )
 
@@ -128,4 +129,61 @@ func TestDeletionWaitsForItsConfigurations(t *testing.T) {
 		var r troveapi.Repository
 		return apierrors.IsNotFound(c.Get(context.Background(), ctrl.ObjectKey{Namespace: ns, Name: "repo"}, &r))
 	}, 20*time.Second, 50*time.Millisecond, "once unused it goes")
+}
+
+// wipeOutItems lists the repository's wipe-out maintenance items.
+func wipeOutItems(t *testing.T, ns string) []troveapi.RepositoryMaintenance {
+	t.Helper()
+	var list troveapi.RepositoryMaintenanceList
+	require.NoError(t, c.List(context.Background(), &list, ctrl.InNamespace(ns), ctrl.MatchingLabels{workitem.LabelWipeOut: "true"}))
+	return list.Items
+}
+
+func TestWipeOutForgetsEverythingBeforeTheRepositoryGoes(t *testing.T) {
+	ns := namespace(t)
+	r := repo(ns)
+	r.Spec.WipeOut = true
+	require.NoError(t, c.Create(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "s"},
+		StringData: map[string]string{"RESTIC_PASSWORD": "pw", "B2_ACCOUNT_ID": "id", "B2_ACCOUNT_KEY": "key"}}))
+	require.NoError(t, c.Create(context.Background(), r))
+	require.Eventually(t, func() bool { return len(get(t, ns).Finalizers) == 1 }, 20*time.Second, 50*time.Millisecond)
+	// An earlier maintenance ran on node-5: the wipe-out goes to the same agent.
+	earlier := &troveapi.RepositoryMaintenance{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "earlier", Labels: map[string]string{troveapi.LabelRepository: "repo"}},
+		Spec: troveapi.RepositoryMaintenanceSpec{NodeName: "node-5", Repository: troveapi.ObjectRef{Namespace: ns, Name: "repo"}, CredentialsSecretName: "x", Stats: true}}
+	require.NoError(t, c.Create(context.Background(), earlier))
+	earlier.Status.Phase = troveapi.WorkSucceeded
+	require.NoError(t, c.Status().Update(context.Background(), earlier))
+
+	require.NoError(t, c.Delete(context.Background(), repo(ns)))
+	require.Eventually(t, func() bool { return len(wipeOutItems(t, ns)) == 1 }, 20*time.Second, 50*time.Millisecond)
+	m := wipeOutItems(t, ns)[0]
+	assert.Equal(t, "node-5", m.Spec.NodeName)
+	assert.True(t, m.Spec.WipeOut && m.Spec.Prune && m.Spec.UnlockStale, "%+v", m.Spec)
+	var creds corev1.Secret
+	require.NoError(t, c.Get(context.Background(), ctrl.ObjectKey{Namespace: troveNamespace, Name: m.Spec.CredentialsSecretName}, &creds))
+	assert.Equal(t, "key", string(creds.Data["B2_ACCOUNT_KEY"]), "the agent gets the repository's credentials for the item")
+	assert.Never(t, func() bool {
+		var r troveapi.Repository
+		return apierrors.IsNotFound(c.Get(context.Background(), ctrl.ObjectKey{Namespace: ns, Name: "repo"}, &r))
+	}, time.Second, 100*time.Millisecond, "the Repository stays while its data is being wiped out")
+
+	// A failed attempt keeps the Repository (nothing is silently left behind) ...
+	now := metav1.Now()
+	m.Status.Phase, m.Status.CompletionTime, m.Status.Message = troveapi.WorkFailed, &now, "backend unreachable"
+	require.NoError(t, c.Status().Update(context.Background(), &m))
+	assert.Never(t, func() bool { return len(wipeOutItems(t, ns)) != 1 }, 2*time.Second, 100*time.Millisecond, "a retry waits a minute")
+	require.NotNil(t, get(t, ns), "still there")
+
+	// ... a succeeded one releases it.
+	second := wipeOutItems(t, ns)[0]
+	second.Status.Phase = troveapi.WorkSucceeded
+	second.Status.CompletionTime = &now
+	second.Status.Forgotten = 7
+	require.NoError(t, c.Status().Update(context.Background(), &second))
+	require.Eventually(t, func() bool {
+		var r troveapi.Repository
+		return apierrors.IsNotFound(c.Get(context.Background(), ctrl.ObjectKey{Namespace: ns, Name: "repo"}, &r))
+	}, 20*time.Second, 50*time.Millisecond, "once wiped out it goes")
+	assert.True(t, apierrors.IsNotFound(c.Get(context.Background(), ctrl.ObjectKey{Namespace: troveNamespace, Name: m.Spec.CredentialsSecretName}, &creds)),
+		"the item's credentials are removed")
 }

@@ -1,7 +1,8 @@
 // Package restoresession reconciles RestoreSessions into an existing workload, Pod or
-// PVC: it resolves the target into (pod, volume) pairs, picks each host's rule, hands
-// each pair to its node's agent as a VolumeRestore with short-lived credentials, and
-// aggregates the results per host. Restores never leave the session's namespace.
+// PVC, or into new PVCs from volumeClaimTemplates (written through holder pods): it
+// resolves the target into (pod, volume) pairs, picks each host's rule, hands each pair
+// to its node's agent as a VolumeRestore with short-lived credentials, and aggregates
+// the results per host. Restores never leave the session's namespace.
 package restoresession
 
 import (
@@ -9,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	ctrl "sigs.k8s.io/controller-runtime/pkg/client"
 	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
@@ -27,6 +30,7 @@ import (
 
 	troveapi "trove.dev/trove/apis/v1alpha1"
 	"trove.dev/trove/controller/credentials"
+	"trove.dev/trove/controller/exposure"
 	"trove.dev/trove/controller/metrics"
 	"trove.dev/trove/controller/target"
 	"trove.dev/trove/controller/workitem"
@@ -40,7 +44,13 @@ type Reconciler struct {
 	Now         func() time.Time
 	// Metrics may be nil.
 	Metrics *metrics.Metrics
+	// Exposures creates the PVCs of volumeClaimTemplates and exposes them through
+	// holder pods; nil fails such restores.
+	Exposures *exposure.Exposures
 }
+
+// exposePoll is how often a session waiting for a holder pod looks again.
+const exposePoll = 2 * time.Second
 
 // SetupWithManager registers the reconciler: it runs on sessions and their items.
 func (r *Reconciler) SetupWithManager(mgr manager.Manager, workers int) error {
@@ -59,7 +69,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		return reconcile.Result{}, ctrl.IgnoreNotFound(err)
 	}
 	before := s.Status.DeepCopy()
-	err := r.advance(ctx, &s)
+	result, err := r.advance(ctx, &s)
 	if !equality.Semantic.DeepEqual(before, &s.Status) {
 		base := s.DeepCopy()
 		base.Status = *before
@@ -70,27 +80,41 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 			r.announce(&s)
 		}
 	}
-	return reconcile.Result{}, err
+	return result, err
 }
 
-func (r *Reconciler) advance(ctx context.Context, s *troveapi.RestoreSession) error {
+func (r *Reconciler) advance(ctx context.Context, s *troveapi.RestoreSession) (reconcile.Result, error) {
 	items, err := r.items(ctx, s)
 	if err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	if finished(s.Status.Phase) {
-		return r.release(ctx, s, items)
+		if err := r.release(ctx, s, items); err != nil {
+			return reconcile.Result{}, err
+		}
+		if done, err := r.releaseExposures(ctx, s); err != nil {
+			return reconcile.Result{}, err
+		} else if !done {
+			return reconcile.Result{RequeueAfter: exposePoll}, nil
+		}
+		return reconcile.Result{}, nil
 	}
-	if s.Status.Phase == "" {
-		if done, err := r.handOut(ctx, s); err != nil || done {
-			return err
+	if s.Status.Phase == "" && !r.start(s) {
+		return reconcile.Result{}, nil
+	}
+	if len(s.Status.Stats) == 0 {
+		handedOut, err := r.handOut(ctx, s)
+		if err != nil {
+			return reconcile.Result{}, err
+		} else if !handedOut {
+			return reconcile.Result{RequeueAfter: exposePoll}, nil
 		}
 		if items, err = r.items(ctx, s); err != nil {
-			return err
+			return reconcile.Result{}, err
 		}
 	}
 	if err := r.release(ctx, s, items); err != nil {
-		return err
+		return reconcile.Result{}, err
 	}
 	if aggregate(s, items) {
 		if failed := failedHosts(s); failed != "" {
@@ -99,27 +123,53 @@ func (r *Reconciler) advance(ctx context.Context, s *troveapi.RestoreSession) er
 			r.finish(s, troveapi.SessionSucceeded, troveapi.ReasonSucceeded, "every host was restored")
 		}
 	}
-	return nil
+	return reconcile.Result{}, nil
 }
 
-// handOut resolves the target and creates one VolumeRestore per pair; done is true
-// when the session ended here (nothing to restore into).
-func (r *Reconciler) handOut(ctx context.Context, s *troveapi.RestoreSession) (done bool, err error) {
+// start marks the session Running, or fails it when it asks for what this controller
+// does not do; false when it ended here.
+func (r *Reconciler) start(s *troveapi.RestoreSession) bool {
 	now := metav1.NewTime(r.Now())
 	s.Status.Phase, s.Status.StartTime = troveapi.SessionRunning, &now
 	t := s.Spec.Target
-	if s.Spec.Task != nil || t == nil || t.Ref == nil {
+	switch {
+	case s.Spec.Task != nil || t == nil:
 		r.finish(s, troveapi.SessionFailed, troveapi.ReasonTargetKindUnsupported,
-			"this version restores into existing workloads, Pods and PVCs (target.ref); Task-based restores and volumeClaimTemplates are not supported yet")
-		return true, nil
+			"this version restores volumes (target.ref or target.volumeClaimTemplates); Task-based restores are not supported yet")
+		return false
+	case t.Ref == nil && t.SourceRef == nil:
+		r.finish(s, troveapi.SessionFailed, troveapi.ReasonTargetNotFound,
+			"a restore into volumeClaimTemplates needs target.sourceRef: the workload or PVC whose backups to restore")
+		return false
 	}
 	for i, rule := range t.Rules {
 		if len(rule.Snapshots) > 1 {
 			r.finish(s, troveapi.SessionFailed, troveapi.ReasonFailed,
 				fmt.Sprintf("rule %d names %d snapshots: give each snapshot its own rule (with targetHosts)", i, len(rule.Snapshots)))
-			return true, nil
+			return false
+		}
+		if t.Ref == nil && len(rule.Paths) > 0 {
+			r.finish(s, troveapi.SessionFailed, troveapi.ReasonFailed,
+				fmt.Sprintf("rule %d has paths, which pick volumes of target.ref: with volumeClaimTemplates, give each source volume its own template", i))
+			return false
 		}
 	}
+	if replicas := ptr.Deref(t.Replicas, 1); t.Ref == nil && replicas > 1 {
+		for _, tpl := range t.VolumeClaimTemplates {
+			if !strings.Contains(tpl.Name, troveapi.PodOrdinalVariable) {
+				r.finish(s, troveapi.SessionFailed, troveapi.ReasonFailed, fmt.Sprintf(
+					"volumeClaimTemplate %q makes %d PVCs of one name: put %s in its name", tpl.Name, replicas, troveapi.PodOrdinalVariable))
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// handOut resolves the target and creates one VolumeRestore per pair; false while new
+// PVCs are still being exposed (or when the session ended here).
+func (r *Reconciler) handOut(ctx context.Context, s *troveapi.RestoreSession) (bool, error) {
+	t := s.Spec.Target
 	var repo troveapi.Repository
 	ref := s.Spec.Repository
 	if ref.Namespace == "" {
@@ -128,20 +178,24 @@ func (r *Reconciler) handOut(ctx context.Context, s *troveapi.RestoreSession) (d
 	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}, &repo); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.finish(s, troveapi.SessionFailed, troveapi.ReasonRepositoryNotFound, fmt.Sprintf("Repository %s/%s does not exist", ref.Namespace, ref.Name))
-			return true, nil
+			return false, nil
 		}
-		return true, err
+		return false, err
 	}
-	fetch := target.Fetcher{Client: r.Client}
-	hosts, err := fetch.Hosts(ctx, s.Namespace, *t.Ref, target.Spec{})
+	hosts, identity, err := r.hosts(ctx, s)
 	var terr *target.Error
-	if errors.As(err, &terr) {
+	var xerr *exposure.Error
+	switch {
+	case errors.As(err, &terr):
 		r.finish(s, troveapi.SessionFailed, terr.Reason, terr.Message)
-		return true, nil
+		return false, nil
+	case errors.As(err, &xerr):
+		r.finish(s, troveapi.SessionFailed, xerr.Reason, xerr.Message)
+		return false, nil
+	case err != nil || hosts == nil:
+		return false, err
 	}
-	if err != nil {
-		return true, err
-	}
+	var stats []troveapi.HostRestoreStats
 	for _, host := range hosts {
 		rule, ok := ruleFor(t.Rules, host.Name)
 		if !ok {
@@ -151,28 +205,111 @@ func (r *Reconciler) handOut(ctx context.Context, s *troveapi.RestoreSession) (d
 		if len(rule.Paths) > 0 {
 			if pairs, err = target.PairsOf(host.Pairs[0].Pod, target.Spec{Paths: rule.Paths}); err != nil {
 				r.finish(s, troveapi.SessionFailed, troveapi.ReasonPathNotOnVolume, err.Error())
-				return true, nil
+				return false, nil
 			}
 		}
 		for _, pair := range pairs {
-			item := workitem.VolumeRestoreFor(s, *t.Ref, host, pair, rule)
+			item := workitem.VolumeRestoreFor(s, identity, host, pair, rule)
 			if err := r.Credentials.Ensure(ctx, "VolumeRestore", item.Namespace, item.Name, item.Spec.CredentialsSecretName, &repo); err != nil {
-				return true, err
+				return false, err
 			}
 			if err := r.Client.Create(ctx, item); err == nil {
 				r.Metrics.ItemCreated("VolumeRestore")
 			} else if !apierrors.IsAlreadyExists(err) {
-				return true, fmt.Errorf("creating VolumeRestore %s: %w", item.Name, err)
+				return false, fmt.Errorf("creating VolumeRestore %s: %w", item.Name, err)
 			}
 		}
-		s.Status.Stats = append(s.Status.Stats, troveapi.HostRestoreStats{Hostname: host.Name, Phase: troveapi.HostPending})
+		stats = append(stats, troveapi.HostRestoreStats{Hostname: host.Name, Phase: troveapi.HostPending})
 	}
-	s.Status.TotalHosts = int32(len(s.Status.Stats))
-	if s.Status.TotalHosts == 0 {
+	if len(stats) == 0 {
 		r.finish(s, troveapi.SessionFailed, troveapi.ReasonFailed, "no rule matches any host of the target: check the rules' targetHosts")
+		return false, nil
+	}
+	s.Status.Stats, s.Status.TotalHosts = stats, int32(len(stats))
+	return true, nil
+}
+
+// hosts resolves where the restore writes: the pairs of target.ref, or new PVCs from
+// volumeClaimTemplates written through holder pods (nil hosts while those are on their
+// way). identity is the target the restored data is named after.
+func (r *Reconciler) hosts(ctx context.Context, s *troveapi.RestoreSession) (_ []target.Host, identity troveapi.TargetRef, _ error) {
+	t := s.Spec.Target
+	if t.Ref != nil {
+		fetch := target.Fetcher{Client: r.Client}
+		hosts, err := fetch.Hosts(ctx, s.Namespace, *t.Ref, target.Spec{})
+		if err != nil {
+			return nil, *t.Ref, err
+		}
+		for _, h := range hosts {
+			for _, p := range h.Pairs {
+				if pod, _ := p.Via(); pod == nil {
+					return nil, *t.Ref, &target.Error{Reason: troveapi.ReasonTargetNotFound, Message: fmt.Sprintf(
+						"PersistentVolumeClaim %s is not mounted by a running pod: mount it in a pod to restore into it, or restore into a new PVC with volumeClaimTemplates", p.PVC)}
+				}
+			}
+		}
+		return hosts, *t.Ref, nil
+	}
+	hosts, err := r.newPVCHosts(ctx, s)
+	return hosts, *t.SourceRef, err
+}
+
+// newPVCHosts makes the PVCs of volumeClaimTemplates (replicas sets of them, host-<n>
+// each) and exposes them writable; nil until every holder pod runs.
+func (r *Reconciler) newPVCHosts(ctx context.Context, s *troveapi.RestoreSession) ([]target.Host, error) {
+	if r.Exposures == nil {
+		return nil, &exposure.Error{Reason: troveapi.ReasonFailed, Message: "this controller exposes no volumes (it was started without a holder pod image)"}
+	}
+	t := s.Spec.Target
+	var hosts []target.Host
+	var waiting []string
+	for i := range ptr.Deref(t.Replicas, 1) {
+		ordinal := strconv.Itoa(int(i))
+		host := target.Host{Name: "host-" + ordinal}
+		for _, tpl := range t.VolumeClaimTemplates {
+			tpl := *tpl.DeepCopy()
+			volume := tpl.Annotations[troveapi.AnnotationSourceVolume]
+			if volume == "" {
+				volume = strings.TrimSuffix(strings.ReplaceAll(tpl.Name, "-"+troveapi.PodOrdinalVariable, ""), troveapi.PodOrdinalVariable)
+			}
+			tpl.Name = strings.ReplaceAll(tpl.Name, troveapi.PodOrdinalVariable, ordinal)
+			pair, why, err := r.Exposures.Ensure(ctx, r.Exposures.ForNewPVC(s, tpl), target.Pair{Volume: volume, PVC: tpl.Name})
+			if err != nil {
+				return nil, err
+			}
+			if why != "" {
+				waiting = append(waiting, why)
+			}
+			host.Pairs = append(host.Pairs, pair)
+		}
+		hosts = append(hosts, host)
+	}
+	if len(waiting) > 0 {
+		setExposed(s, metav1.ConditionFalse, troveapi.ReasonInProgress, strings.Join(waiting, "; "))
+		return nil, nil
+	}
+	setExposed(s, metav1.ConditionTrue, troveapi.ReasonValid, fmt.Sprintf("%d new PVC(s) written through holder pods", len(hosts)*len(t.VolumeClaimTemplates)))
+	return hosts, nil
+}
+
+// releaseExposures removes the holder pods of a finished session (the new PVCs stay);
+// done is false while they are on their way out.
+func (r *Reconciler) releaseExposures(ctx context.Context, s *troveapi.RestoreSession) (bool, error) {
+	c := meta.FindStatusCondition(s.Status.Conditions, troveapi.ConditionVolumesExposed)
+	if c == nil || c.Reason == troveapi.ReasonReleased || r.Exposures == nil {
 		return true, nil
 	}
-	return false, nil
+	done, err := r.Exposures.Exposer.CleanupSession(ctx, s.Namespace, s.Name, false)
+	if done && err == nil {
+		setExposed(s, metav1.ConditionFalse, troveapi.ReasonReleased, "the holder pods are removed; the restored PVCs stay")
+	}
+	return done, err
+}
+
+func setExposed(s *troveapi.RestoreSession, status metav1.ConditionStatus, reason, message string) {
+	meta.SetStatusCondition(&s.Status.Conditions, metav1.Condition{
+		Type: troveapi.ConditionVolumesExposed, Status: status, Reason: reason, Message: message, ObservedGeneration: s.Generation,
+	})
 }
 
 // ruleFor is the first rule for host (all hosts when it names none); no rules at all

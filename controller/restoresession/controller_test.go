@@ -20,7 +20,9 @@ import (
 
 	troveapi "trove.dev/trove/apis/v1alpha1"
 	"trove.dev/trove/controller/credentials"
+	"trove.dev/trove/controller/exposure"
 	"trove.dev/trove/controller/restoresession"
+	"trove.dev/trove/csi/expose"
 	"trove.dev/trove/test/controlplane"
 )
 
@@ -36,6 +38,11 @@ func TestMain(m *testing.M) {
 			Credentials: &credentials.Store{Client: mgr.GetClient(), Secrets: mgr.GetAPIReader(), Namespace: troveNamespace},
 			Recorder:    mgr.GetEventRecorder("trove-controller"),
 			Now:         time.Now,
+			Exposures: &exposure.Exposures{
+				Exposer: &expose.Exposer{Client: mgr.GetClient()},
+				Holder:  expose.Holder{Image: "trove.dev/trove:test", Command: []string{"/usr/local/bin/trove", "hold"}},
+				PodWait: 10 * time.Second,
+			},
 		}).SetupWithManager(mgr, 2)
 	}))
 }

@@ -20,7 +20,8 @@ type Fetcher struct {
 }
 
 // Hosts resolves the target ref in namespace ns. A *Error says what the user can fix
-// (or wait for, such as pods that are not running yet).
+// (or wait for, such as pods that are not running yet). A PVC no running pod mounts
+// resolves to a pair without a pod (see PVCHost).
 func (f *Fetcher) Hosts(ctx context.Context, ns string, ref troveapi.TargetRef, spec Spec) ([]Host, error) {
 	switch ref.Kind {
 	case troveapi.KindPVC:
@@ -28,15 +29,14 @@ func (f *Fetcher) Hosts(ctx context.Context, ns string, ref troveapi.TargetRef, 
 		if err != nil {
 			return nil, err
 		}
-		host, err := PVCHost(ref.Name, pods)
-		if err != nil {
+		var pvc corev1.PersistentVolumeClaim
+		if err := f.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: ref.Name}, &pvc); err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil, &Error{Reason: troveapi.ReasonTargetNotFound, Message: fmt.Sprintf("PersistentVolumeClaim %s does not exist", ref.Name)}
+			}
 			return nil, err
 		}
-		if host == nil {
-			return nil, &Error{Reason: troveapi.ReasonTargetNotFound,
-				Message: fmt.Sprintf("PersistentVolumeClaim %s is not mounted by a running pod; backing up unmounted claims through a holder pod comes with the CSI snapshot path", ref.Name)}
-		}
-		return []Host{*host}, nil
+		return []Host{PVCHost(ref.Name, pods)}, nil
 	case troveapi.KindPod:
 		var pod corev1.Pod
 		if err := f.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: ref.Name}, &pod); err != nil {

@@ -15,17 +15,41 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	troveapi "trove.dev/trove/apis/v1alpha1"
+	"trove.dev/trove/csi/expose"
 )
 
-// Pair is one pod volume holding data of a host, and where inside it the data is.
+// Pair is one volume holding data of a host, and where inside it the data is.
 type Pair struct {
-	Pod    *corev1.Pod
+	// Pod is the target's pod that mounts the volume; nil for a PVC no pod mounts.
+	Pod *corev1.Pod
+	// Volume names the data: the pod's volume name, or the claim's name for a PVC
+	// target. It is part of the data's identity (tags, stable path), so it stays the
+	// same however the data is reached.
 	Volume string
 	// SubPaths are directories inside the volume, relative to its root; empty means
 	// the whole volume.
 	SubPaths []string
 	// PVC is the claim behind the volume, when it is one.
 	PVC string
+	// Reader is the pod volume the agent reads (or writes) the data through, when it
+	// is not Pod's volume Volume: a holder pod of an exposure, or the pod that
+	// happens to mount a PVC target.
+	Reader *Reader
+}
+
+// Reader is a pod volume the agent reaches through the kubelet's host path.
+type Reader struct {
+	Pod    *corev1.Pod
+	Volume string
+}
+
+// Via is the pod volume the agent reads or writes: Reader when set, else Pod's Volume.
+// The pod is nil while the pair waits for an exposure.
+func (p Pair) Via() (*corev1.Pod, string) {
+	if p.Reader != nil {
+		return p.Reader.Pod, p.Reader.Volume
+	}
+	return p.Pod, p.Volume
 }
 
 // Host is one restic host of a target: a Deployment's single host, a StatefulSet
@@ -102,18 +126,23 @@ func Hosts(kind troveapi.TargetKind, pods []*corev1.Pod, spec Spec) ([]Host, err
 	return hosts, nil
 }
 
-// PVCHost resolves a PVC target: the first running pod that mounts the claim holds it.
-// It returns nil, nil when no running pod mounts it (the caller exposes it with a
-// holder pod instead).
-func PVCHost(claim string, pods []*corev1.Pod) (*Host, error) {
+// PVCHost resolves a PVC target into its one host: read through the first running pod
+// that mounts the claim or, when none does, a pair without a pod, for the caller to
+// expose through a holder pod. The data is named after the claim either way.
+func PVCHost(claim string, pods []*corev1.Pod) Host {
+	pair := Pair{Volume: claim, PVC: claim}
 	for _, p := range runningPods(pods) {
+		if _, holder := p.Labels[expose.LabelExposure]; holder {
+			continue // Trove's own holder pod of an earlier pass: the claim is unmounted
+		}
 		for _, v := range p.Spec.Volumes {
 			if v.PersistentVolumeClaim != nil && v.PersistentVolumeClaim.ClaimName == claim {
-				return &Host{Name: "host-0", Pairs: []Pair{{Pod: p, Volume: v.Name, PVC: claim}}}, nil
+				pair.Pod, pair.Reader = p, &Reader{Pod: p, Volume: v.Name}
+				return Host{Name: "host-0", Pairs: []Pair{pair}}
 			}
 		}
 	}
-	return nil, nil
+	return Host{Name: "host-0", Pairs: []Pair{pair}}
 }
 
 // PairsOf resolves one pod's (volume, subpaths) pairs for spec.

@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	troveapi "trove.dev/trove/apis/v1alpha1"
+	"trove.dev/trove/csi/expose"
 )
 
 // pod builds a Running pod on node with one container mounting mounts (mountPath →
@@ -148,13 +149,19 @@ func TestHosts(t *testing.T) {
 func TestPVCHost(t *testing.T) {
 	other := pod("other", "node-1", []corev1.Volume{pvc("v", "other-claim")})
 	user := pod("user", "node-2", []corev1.Volume{emptyDir("tmp"), pvc("store", "data")})
-	host, err := PVCHost("data", []*corev1.Pod{other, user})
-	require.NoError(t, err)
-	require.NotNil(t, host)
+	host := PVCHost("data", []*corev1.Pod{other, user})
 	assert.Equal(t, "host-0", host.Name)
-	assert.Equal(t, []Pair{{Pod: user, Volume: "store", PVC: "data"}}, host.Pairs)
+	assert.Equal(t, []Pair{{Pod: user, Volume: "data", PVC: "data", Reader: &Reader{Pod: user, Volume: "store"}}}, host.Pairs,
+		"the data is named after the claim and read through the pod's volume")
+	via, volume := host.Pairs[0].Via()
+	assert.Same(t, user, via)
+	assert.Equal(t, "store", volume)
 
-	host, err = PVCHost("unmounted", []*corev1.Pod{other, user})
-	require.NoError(t, err)
-	assert.Nil(t, host, "an unmounted claim is for the caller to expose")
+	holder := pod("holder", "node-3", []corev1.Volume{pvc("data", "unmounted")})
+	holder.Labels = map[string]string{expose.LabelExposure: "s-unmounted"}
+	host = PVCHost("unmounted", []*corev1.Pod{other, user, holder})
+	assert.Equal(t, Host{Name: "host-0", Pairs: []Pair{{Volume: "unmounted", PVC: "unmounted"}}}, host,
+		"an unmounted claim is a pair without a pod, for the caller to expose")
+	via, _ = host.Pairs[0].Via()
+	assert.Nil(t, via)
 }

@@ -96,11 +96,13 @@ func CredentialsSecretName(kind, namespace, name string) string {
 	return Name("creds", kind, namespace, name)
 }
 
-// VolumeBackupFor builds the VolumeBackup of one pair of one host of a session. The
-// session owns it (garbage-collected with it).
+// VolumeBackupFor builds the VolumeBackup of one pair of one host of a session, read
+// through the pair's Via pod volume (which must be set). The session owns it
+// (garbage-collected with it).
 func VolumeBackupFor(session *troveapi.BackupSession, config *troveapi.BackupConfiguration, host target.Host, pair target.Pair) *troveapi.VolumeBackup {
 	id := IdentityOf(session.Namespace, config.Spec.Target.Ref, pair)
 	name := Name(session.Name, host.Name, pair.Volume)
+	pod, volume := pair.Via()
 	repo := config.Spec.Repository
 	if repo.Namespace == "" {
 		repo.Namespace = config.Namespace
@@ -118,7 +120,7 @@ func VolumeBackupFor(session *troveapi.BackupSession, config *troveapi.BackupCon
 		},
 		Spec: troveapi.VolumeBackupSpec{
 			WorkItemCommon: troveapi.WorkItemCommon{
-				NodeName:              pair.Pod.Spec.NodeName,
+				NodeName:              pod.Spec.NodeName,
 				Repository:            repo,
 				CredentialsSecretName: CredentialsSecretName("vb", session.Namespace, name),
 				StablePath:            id.StablePath,
@@ -126,8 +128,8 @@ func VolumeBackupFor(session *troveapi.BackupSession, config *troveapi.BackupCon
 				Session:               session.Name,
 			},
 			Source: troveapi.PodVolume{
-				Pod:        troveapi.PodRef{Namespace: pair.Pod.Namespace, Name: pair.Pod.Name, UID: string(pair.Pod.UID)},
-				VolumeName: pair.Volume,
+				Pod:        troveapi.PodRef{Namespace: pod.Namespace, Name: pod.Name, UID: string(pod.UID)},
+				VolumeName: volume,
 			},
 			Paths:    pair.SubPaths,
 			Exclude:  config.Spec.Target.Exclude,
@@ -147,6 +149,7 @@ func VolumeRestoreFor(session *troveapi.RestoreSession, ref troveapi.TargetRef, 
 		source = *s
 	}
 	name := Name(session.Name, host.Name, pair.Volume)
+	pod, volume := pair.Via()
 	repo := session.Spec.Repository
 	if repo.Namespace == "" {
 		repo.Namespace = session.Namespace
@@ -167,7 +170,7 @@ func VolumeRestoreFor(session *troveapi.RestoreSession, ref troveapi.TargetRef, 
 		},
 		Spec: troveapi.VolumeRestoreSpec{
 			WorkItemCommon: troveapi.WorkItemCommon{
-				NodeName:              pair.Pod.Spec.NodeName,
+				NodeName:              pod.Spec.NodeName,
 				Repository:            repo,
 				CredentialsSecretName: CredentialsSecretName("vr", session.Namespace, name),
 				StablePath:            id.StablePath,
@@ -175,8 +178,8 @@ func VolumeRestoreFor(session *troveapi.RestoreSession, ref troveapi.TargetRef, 
 				Session:               session.Name,
 			},
 			Target: troveapi.PodVolume{
-				Pod:        troveapi.PodRef{Namespace: pair.Pod.Namespace, Name: pair.Pod.Name, UID: string(pair.Pod.UID)},
-				VolumeName: pair.Volume,
+				Pod:        troveapi.PodRef{Namespace: pod.Namespace, Name: pod.Name, UID: string(pod.UID)},
+				VolumeName: volume,
 			},
 			Snapshot:   snapshot,
 			SourceHost: sourceHost,
@@ -220,3 +223,30 @@ func MaintenanceAfter(session *troveapi.BackupSession, config *troveapi.BackupCo
 	}
 	return m
 }
+
+// WipeOut builds the maintenance that empties a Repository being deleted with wipeOut:
+// unlock stale locks, forget every snapshot, prune, and measure (to show 0 left). Its
+// name carries the attempt, so a failed wipe-out is retried as a new item.
+func WipeOut(repo *troveapi.Repository, node string, attempt int) *troveapi.RepositoryMaintenance {
+	name := Name(repo.Name, "wipeout", fmt.Sprint(attempt))
+	return &troveapi.RepositoryMaintenance{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:            name,
+			Namespace:       repo.Namespace,
+			Labels:          map[string]string{troveapi.LabelRepository: repo.Name, LabelWipeOut: "true"},
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(repo, troveapi.GroupVersion.WithKind("Repository"))},
+		},
+		Spec: troveapi.RepositoryMaintenanceSpec{
+			NodeName:              node,
+			Repository:            troveapi.ObjectRef{Namespace: repo.Namespace, Name: repo.Name},
+			CredentialsSecretName: CredentialsSecretName("rm", repo.Namespace, name),
+			UnlockStale:           true,
+			WipeOut:               true,
+			Prune:                 true,
+			Stats:                 true,
+		},
+	}
+}
+
+// LabelWipeOut marks the maintenance items that wipe a Repository out.
+const LabelWipeOut = "trove.dev/wipeout"

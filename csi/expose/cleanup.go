@@ -9,8 +9,11 @@ import (
 	snapv1 "github.com/kubernetes-csi/external-snapshotter/client/v6/apis/volumesnapshot/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	troveapi "trove.dev/trove/apis/v1alpha1"
 )
 
 // Cleanup deletes what the exposure made: the holder pod, the PVC restored from the
@@ -133,4 +136,44 @@ func (e *Exposer) delete(ctx context.Context, obj client.Object) error {
 		return fmt.Errorf("deleting %T %s/%s: %w", obj, obj.GetNamespace(), obj.GetName(), err)
 	}
 	return nil
+}
+
+// CleanupSession deletes what every exposure of a session made (holder pods, temporary
+// PVCs and, when snapshots is true, VolumeSnapshots), found by the session's label. It
+// keeps no restore points and, like Cleanup, never touches the PVC of FromPVC or
+// ToNewPVC. It returns true once nothing is left; call it again until then.
+func (e *Exposer) CleanupSession(ctx context.Context, namespace, session string, snapshots bool) (bool, error) {
+	sel := client.MatchingLabels{troveapi.LabelSession: session, LabelManagedBy: ManagedBy}
+	has := client.HasLabels{LabelExposure}
+	ns := client.InNamespace(namespace)
+	var objs []client.Object
+	var pods corev1.PodList
+	if err := e.Client.List(ctx, &pods, ns, sel, has); err != nil {
+		return false, fmt.Errorf("listing holder pods: %w", err)
+	}
+	for i := range pods.Items {
+		objs = append(objs, &pods.Items[i])
+	}
+	var pvcs corev1.PersistentVolumeClaimList
+	if err := e.Client.List(ctx, &pvcs, ns, sel, has); err != nil {
+		return false, fmt.Errorf("listing exposure PVCs: %w", err)
+	}
+	for i := range pvcs.Items {
+		objs = append(objs, &pvcs.Items[i])
+	}
+	if snapshots {
+		var snaps snapv1.VolumeSnapshotList
+		// A cluster without the snapshot API has no snapshots to remove.
+		if err := e.Client.List(ctx, &snaps, ns, sel, has); err != nil && !meta.IsNoMatchError(err) {
+			return false, fmt.Errorf("listing VolumeSnapshots: %w", err)
+		}
+		for i := range snaps.Items {
+			objs = append(objs, &snaps.Items[i])
+		}
+	}
+	var errs []error
+	for _, obj := range objs {
+		errs = append(errs, e.delete(ctx, obj))
+	}
+	return len(objs) == 0, errors.Join(errs...)
 }

@@ -495,3 +495,50 @@ func TestName(t *testing.T) {
 	assert.Equal(t, long, expose.Name("backup-configuration-with-a-long-name-1700000000", "data-postgres-primary-0"))
 	assert.NotEqual(t, long, expose.Name("backup-configuration-with-a-long-name-1700000000", "data-postgres-primary-1"))
 }
+
+// TestCleanupSession removes every exposure of one session (snapshot and new-PVC
+// exposures alike), found by the session label alone, and nothing of another session.
+func TestCleanupSession(t *testing.T) {
+	ctx, owner, ex := setup(t)
+	mine := snapshotRequest(owner, "session-a")
+	other := snapshotRequest(owner, "session-b")
+	for _, req := range []expose.Request{mine, other} {
+		_, err := ex.Ensure(ctx, req)
+		require.NoError(t, err)
+		snapshotReady(t, owner.Namespace, req.Name, "")
+		_, err = ex.Ensure(ctx, req)
+		require.NoError(t, err)
+	}
+	restore := expose.Request{
+		Owner: owner, Session: "session-a", Name: expose.Name("session-a", "new-0"),
+		NewPVC: &expose.ToNewPVC{Template: corev1.PersistentVolumeClaim{
+			ObjectMeta: metav1.ObjectMeta{Name: "new-0"},
+			Spec: corev1.PersistentVolumeClaimSpec{
+				Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+			},
+		}},
+		Holder: mine.Holder,
+	}
+	_, err := ex.Ensure(ctx, restore)
+	require.NoError(t, err)
+	_, err = ex.Ensure(ctx, restore)
+	require.NoError(t, err)
+
+	require.Eventually(t, func() bool {
+		done, err := ex.CleanupSession(ctx, owner.Namespace, "session-a", true)
+		require.NoError(t, err)
+		if !done {
+			finishDeletions(t, mine)
+			finishDeletions(t, restore)
+		}
+		return done
+	}, 20*time.Second, 100*time.Millisecond)
+	for _, req := range []expose.Request{mine, restore} {
+		s, v, p := labelled(t, req)
+		assert.Zero(t, s+v+p, "%s: %d snapshots, %d PVCs, %d pods left", req.Name, s, v, p)
+	}
+	require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: owner.Namespace, Name: "new-0"}, &corev1.PersistentVolumeClaim{}), "the restored PVC stays")
+	s, v, p := labelled(t, other)
+	assert.Equal(t, []int{1, 1, 1}, []int{s, v, p}, "another session's exposure is untouched")
+	cleanupAll(t, ex, other)
+}

@@ -220,6 +220,11 @@ func ForgetCmd(g Globals, a ForgetArgs) Command {
 		boolFlag("--dry-run", a.DryRun)
 }
 
+// ForgetSnapshotsCmd is `restic forget <ids>`: it removes those snapshots.
+func ForgetSnapshotsCmd(g Globals, ids []string) Command {
+	return newCommand("forget", []string{"forget"}, g, true).positional(ids...)
+}
+
 // PruneCmd is `restic prune`.
 func PruneCmd(g Globals) Command { return newCommand("prune", []string{"prune"}, g, true) }
 

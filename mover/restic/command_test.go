@@ -34,6 +34,7 @@ func TestCommandArgv(t *testing.T) {
 			KeepYearly: 6, KeepTags: []string{"keep", "gold"}, Prune: true, DryRun: true, Filter: Filter{Host: "h"}, GroupBy: "host,tags"}),
 			"forget --json --no-cache --keep-last 1 --keep-hourly 2 --keep-daily 3 --keep-weekly 4 --keep-monthly 5 --keep-yearly 6 --keep-tag keep --keep-tag gold --host h --group-by host,tags --prune --dry-run"},
 		{"forget zero fields left out", ForgetCmd(none, ForgetArgs{KeepLast: 3}), "forget --json --no-cache --keep-last 3"},
+		{"forget ids", ForgetSnapshotsCmd(none, []string{"abcd", "ef01"}), "forget --json --no-cache -- abcd ef01"},
 		{"prune", PruneCmd(cached), "prune --json --cache-dir /var/cache/trove/repo-1"},
 		{"check", CheckCmd(none, ""), "check --json --no-cache"},
 		{"check subset", CheckCmd(none, "10%"), "check --json --no-cache --read-data-subset 10%"},

@@ -360,6 +360,39 @@ func (m *Restic) Forget(ctx context.Context, req mover.ForgetRequest) (*mover.Fo
 	return res, nil
 }
 
+// ForgetSnapshots implements mover.Mover. restic skips IDs it cannot load
+// with exit status 0, so the snapshots are listed afterwards to prove that
+// none of them is left.
+func (m *Restic) ForgetSnapshots(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	for _, id := range ids {
+		if id == "" || strings.HasPrefix(id, "-") {
+			return &mover.Error{Kind: mover.KindInvalid, Op: "forget", ExitCode: -1, Message: fmt.Sprintf("bad snapshot ID %q", id)}
+		}
+	}
+	if _, _, err := m.simple(ctx, func(g Globals) Command { return ForgetSnapshotsCmd(g, ids) }); err != nil {
+		return err
+	}
+	left, err := m.Snapshots(ctx, mover.SnapshotFilter{})
+	if err != nil {
+		return err
+	}
+	var still []string
+	for _, s := range left {
+		for _, id := range ids {
+			if strings.HasPrefix(s.ID, id) {
+				still = append(still, s.ShortID)
+			}
+		}
+	}
+	if len(still) > 0 {
+		return &mover.Error{Kind: mover.KindFatal, Op: "forget", Message: fmt.Sprintf("snapshots %s are still in the repository after restic forget", strings.Join(still, ", "))}
+	}
+	return nil
+}
+
 // Prune implements mover.Mover.
 func (m *Restic) Prune(ctx context.Context) error {
 	_, _, err := m.simple(ctx, PruneCmd)

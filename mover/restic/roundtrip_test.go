@@ -194,3 +194,26 @@ func TestRetentionCheckStats(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, uint64(4), st.TotalSize)
 }
+
+func TestForgetSnapshots(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	m := local(t)
+	host := "forget-ids-test"
+	var ids []string
+	for i := 0; i < 3; i++ {
+		res, err := m.Backup(ctx, mover.BackupRequest{Stdin: bytes.NewReader([]byte{byte(i), 9}), StdinFilename: "x", Host: host})
+		require.NoError(t, err)
+		ids = append(ids, res.SnapshotID)
+	}
+	// A full ID and a short one; the third snapshot stays.
+	require.NoError(t, m.ForgetSnapshots(ctx, []string{ids[0], ids[1][:8]}))
+	snaps, err := m.Snapshots(ctx, mover.SnapshotFilter{Host: host})
+	require.NoError(t, err)
+	require.Len(t, snaps, 1)
+	assert.Equal(t, ids[2], snaps[0].ID)
+	// Idempotent: forgetting a gone snapshot again is not an error.
+	require.NoError(t, m.ForgetSnapshots(ctx, []string{ids[0]}))
+	require.NoError(t, m.ForgetSnapshots(ctx, nil))
+	assert.ErrorIs(t, m.ForgetSnapshots(ctx, []string{"--keep-last"}), mover.ErrInvalid)
+}

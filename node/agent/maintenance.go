@@ -60,7 +60,7 @@ type maintenanceResult struct {
 	integrity troveapi.IntegrityState
 }
 
-// maintain runs the steps in order: unlock, forget, prune, check, stats. A repository
+// maintain runs the steps in order: unlock, forget, wipe out, prune, check, stats. A repository
 // locked by someone else is waited for, a bounded number of times.
 func (a *Agent) maintain(ctx context.Context, rm *troveapi.RepositoryMaintenance, res *maintenanceResult) error {
 	common := troveapi.WorkItemCommon{Repository: rm.Spec.Repository, CredentialsSecretName: rm.Spec.CredentialsSecretName, Throttle: rm.Spec.Throttle}
@@ -84,6 +84,24 @@ func (a *Agent) maintain(ctx context.Context, rm *troveapi.RepositoryMaintenance
 				}
 				res.forgotten += int32(len(out.Removed))
 			}
+			return nil
+		},
+		func() error {
+			if !rm.Spec.WipeOut {
+				return nil
+			}
+			snaps, err := m.Snapshots(ctx, mover.SnapshotFilter{})
+			if err != nil || len(snaps) == 0 {
+				return err
+			}
+			ids := make([]string, len(snaps))
+			for i, s := range snaps {
+				ids[i] = s.ID
+			}
+			if err := m.ForgetSnapshots(ctx, ids); err != nil {
+				return err
+			}
+			res.forgotten += int32(len(ids))
 			return nil
 		},
 		func() error {

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	snapv1 "github.com/kubernetes-csi/external-snapshotter/client/v6/apis/volumesnapshot/v1"
+
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -74,11 +76,13 @@ func Assets() (string, error) {
 	return dir, nil
 }
 
-// Scheme returns a client scheme with the built-in kinds, CRDs and Trove's kinds.
+// Scheme returns a client scheme with the built-in kinds, CRDs, VolumeSnapshots and
+// Trove's kinds.
 func Scheme() *k8sruntime.Scheme {
 	s := k8sruntime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(s))
 	utilruntime.Must(apiextensionsv1.AddToScheme(s))
+	utilruntime.Must(snapv1.AddToScheme(s))
 	utilruntime.Must(troveapi.AddToScheme(s))
 	return s
 }

@@ -322,3 +322,141 @@ func agentPid(t *testing.T) int {
 	t.Fatal("no trove agent process on this machine")
 	return 0
 }
+
+// localPV creates a local PersistentVolume on the node pre-bound to the claim ns/claim,
+// for a PVC Trove creates itself (a restore's volumeClaimTemplate).
+func localPV(t *testing.T, c ctrl.Client, ns, claim, node string) {
+	t.Helper()
+	ctx := t.Context()
+	dir := filepath.Join(cfg.StateDir, "e2e-local-pv", ns+"-"+claim)
+	must(t, os.MkdirAll(dir, 0o777))
+	pv := &corev1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{Name: ns + "-" + claim},
+		Spec: corev1.PersistentVolumeSpec{
+			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")},
+			AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
+			StorageClassName:              "trove-e2e-local",
+			ClaimRef:                      &corev1.ObjectReference{Namespace: ns, Name: claim},
+			PersistentVolumeSource:        corev1.PersistentVolumeSource{Local: &corev1.LocalVolumeSource{Path: dir}},
+			NodeAffinity: &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+				MatchExpressions: []corev1.NodeSelectorRequirement{{Key: "kubernetes.io/hostname", Operator: corev1.NodeSelectorOpIn, Values: []string{node}}},
+			}}}},
+		},
+	}
+	must(t, c.Create(ctx, pv))
+	t.Cleanup(func() { _ = c.Delete(context.WithoutCancel(ctx), pv); _ = os.RemoveAll(dir) })
+}
+
+// sessionPods counts the pods labelled with a session (holder pods).
+func sessionPods(t *testing.T, c ctrl.Client, ns, session string) int {
+	t.Helper()
+	var pods corev1.PodList
+	must(t, c.List(t.Context(), &pods, ctrl.InNamespace(ns), ctrl.MatchingLabels{troveapi.LabelSession: session}))
+	return len(pods.Items)
+}
+
+// TestUnmountedPVCAndRestoreIntoANewPVC backs up a claim no pod mounts (through a holder
+// pod running `trove hold`), then restores it into a new PVC made from a
+// volumeClaimTemplate, and reads the data back in a pod that mounts the new claim.
+func TestUnmountedPVCAndRestoreIntoANewPVC(t *testing.T) {
+	c := troveClient(t)
+	ctx := t.Context()
+	ns := "e2e-unmounted-" + randomHex(3)
+	must(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
+	t.Cleanup(func() {
+		_ = c.Delete(context.WithoutCancel(ctx), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+	})
+	node := nodeName(t, c)
+	marker := randomHex(8)
+	must(t, c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "repo"}, StringData: map[string]string{"RESTIC_PASSWORD": randomHex(16)}}))
+	must(t, c.Create(ctx, &troveapi.Repository{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "repo"}, Spec: troveapi.RepositorySpec{Backend: troveapi.Backend{
+		StorageSecretName: "repo",
+		Local: &troveapi.LocalSpec{MountPath: "/var/lib/trove/repositories", SubPath: ns,
+			VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/lib/trove/repositories"}}},
+	}}}))
+
+	// A job-like pod fills the claim and ends: afterwards no pod mounts it.
+	localPVC(t, c, ns, "orphan", node)
+	must(t, c.Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "filler"},
+		Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyNever,
+			Containers: []corev1.Container{{
+				Name: "fill", Image: images.BusyboxRef, ImagePullPolicy: corev1.PullNever,
+				Command:      []string{"/bin/sh", "-c", "mkdir -p /pv/dir && echo " + marker + " > /pv/dir/file.txt"},
+				VolumeMounts: []corev1.VolumeMount{{Name: "pv", MountPath: "/pv"}},
+			}},
+			Volumes: []corev1.Volume{{Name: "pv", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "orphan"}}}},
+		},
+	}))
+	waitFor(t, "the filler pod completes", 2*time.Minute, func() (bool, string) {
+		var p corev1.Pod
+		must(t, c.Get(ctx, ctrl.ObjectKey{Namespace: ns, Name: "filler"}, &p))
+		if p.Status.Phase == corev1.PodFailed {
+			t.Fatalf("filler failed: %+v", p.Status)
+		}
+		return p.Status.Phase == corev1.PodSucceeded, string(p.Status.Phase)
+	})
+	must(t, c.Delete(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "filler"}}))
+
+	must(t, c.Create(ctx, &troveapi.BackupConfiguration{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "orphan"}, Spec: troveapi.BackupConfigurationSpec{
+		Paused: true, Repository: troveapi.ObjectRef{Name: "repo"},
+		Target: &troveapi.BackupTarget{Ref: troveapi.TargetRef{APIVersion: "v1", Kind: troveapi.KindPVC, Name: "orphan"}},
+	}}))
+	must(t, c.Create(ctx, &troveapi.BackupSession{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "instant-1",
+		Labels: map[string]string{troveapi.LabelConfiguration: "orphan"}},
+		Spec: troveapi.BackupSessionSpec{Invoker: troveapi.Invoker{APIGroup: "trove.dev", Kind: "BackupConfiguration", Name: "orphan"}}}))
+	var session troveapi.BackupSession
+	start := time.Now()
+	waitFor(t, "the backup of the unmounted claim succeeds", 3*time.Minute, func() (bool, string) {
+		must(t, c.Get(ctx, ctrl.ObjectKey{Namespace: ns, Name: "instant-1"}, &session))
+		if session.Status.Phase == troveapi.SessionFailed {
+			t.Fatalf("backup failed: %+v", session.Status)
+		}
+		return session.Status.Phase == troveapi.SessionSucceeded, fmt.Sprintf("%+v", session.Status)
+	})
+	t.Logf("unmounted PVC backed up through a holder pod in %s", time.Since(start).Round(100*time.Millisecond))
+	if s := session.Status.Targets[0].Stats[0].Snapshots; len(s) != 1 || s[0].FileStats.New == 0 {
+		t.Fatalf("want one snapshot with files, got %+v", s)
+	}
+	waitFor(t, "the holder pod is removed", time.Minute, func() (bool, string) {
+		n := sessionPods(t, c, ns, "instant-1")
+		return n == 0, fmt.Sprintf("%d pod(s) left", n)
+	})
+
+	// Restore into a new claim from a template; a local PV waits for it.
+	localPV(t, c, ns, "restored", node)
+	class := "trove-e2e-local"
+	must(t, c.Create(ctx, &troveapi.RestoreSession{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "restore"}, Spec: troveapi.RestoreSessionSpec{
+		Repository: troveapi.ObjectRef{Name: "repo"},
+		Target: &troveapi.RestoreTarget{
+			SourceRef: &troveapi.TargetRef{APIVersion: "v1", Kind: troveapi.KindPVC, Name: "orphan"},
+			VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{
+				ObjectMeta: metav1.ObjectMeta{Name: "restored", Annotations: map[string]string{troveapi.AnnotationSourceVolume: "orphan"}},
+				Spec: corev1.PersistentVolumeClaimSpec{
+					StorageClassName: &class,
+					Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+				},
+			}},
+		},
+	}}))
+	var restore troveapi.RestoreSession
+	waitFor(t, "the restore into a new PVC succeeds", 3*time.Minute, func() (bool, string) {
+		must(t, c.Get(ctx, ctrl.ObjectKey{Namespace: ns, Name: "restore"}, &restore))
+		if restore.Status.Phase == troveapi.SessionFailed {
+			t.Fatalf("restore failed: %+v", restore.Status)
+		}
+		return restore.Status.Phase == troveapi.SessionSucceeded, fmt.Sprintf("%+v", restore.Status)
+	})
+	waitFor(t, "the restore's holder pod is removed", time.Minute, func() (bool, string) {
+		n := sessionPods(t, c, ns, "restore")
+		return n == 0, fmt.Sprintf("%d pod(s) left", n)
+	})
+	dataPod(t, c, ns, "reader", "restored", "true")
+	must(t, cfg.WaitPodsRunning(ctx, ns, "", 2*time.Minute))
+	out, err := cfg.Kubectl(ctx, bins, "exec", "-n", ns, "reader", "--", "cat", "/pv/dir/file.txt")
+	if err != nil || out != marker {
+		t.Fatalf("the new claim's dir/file.txt: %q (%v), want %q", out, err, marker)
+	}
+}
