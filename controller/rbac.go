@@ -20,7 +20,13 @@ package controller
 // +kubebuilder:rbac:groups=snapshot.storage.k8s.io,resources=volumesnapshots,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=snapshot.storage.k8s.io,resources=volumesnapshotclasses;volumesnapshotcontents,verbs=get;list;watch
 //
-// Job-based backups: the Job and its least-privilege ServiceAccount and Role.
+// Job-based backups: the Job and its least-privilege ServiceAccount and Role. The API
+// server lets the controller create a Role only with grants it holds itself (RBAC
+// escalation prevention), so every grant controller/jobbuilder/rbac.go can derive (get
+// on secrets, repositories, sessions, configurations, targets and AppBindings; get and
+// patch on repositories/status and the sessions' status) must stay among the rules
+// here: removing one makes the Jobs that need it fail at creation with "forbidden".
+// Reading a failed Job's pods (their termination messages) needs pods get/list below.
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;delete

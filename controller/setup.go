@@ -66,10 +66,10 @@ func Setup(mgr manager.Manager, opts Options) error {
 		&backupconfiguration.Reconciler{
 			Client: mgr.GetClient(), Secrets: mgr.GetAPIReader(), Recorder: recorder, Now: opts.Now, Spread: opts.Spread, Metrics: m,
 		},
-		&backupsession.Reconciler{Client: mgr.GetClient(), Credentials: creds, Recorder: recorder, Now: opts.Now, Metrics: m,
+		&backupsession.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Credentials: creds, Recorder: recorder, Now: opts.Now, Metrics: m,
 			Hooks: &hooks.Runner{Config: mgr.GetConfig()}, Exposures: exposures, PodWait: opts.PodWait},
 		&repository.Reconciler{Client: mgr.GetClient(), Secrets: mgr.GetAPIReader(), Credentials: creds, Recorder: recorder},
-		&restoresession.Reconciler{Client: mgr.GetClient(), Credentials: creds, Recorder: recorder, Now: opts.Now, Metrics: m, Exposures: exposures},
+		&restoresession.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Credentials: creds, Recorder: recorder, Now: opts.Now, Metrics: m, Exposures: exposures},
 	}
 	for _, r := range reconcilers {
 		if err := r.SetupWithManager(mgr, opts.Workers); err != nil {

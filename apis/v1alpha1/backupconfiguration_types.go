@@ -34,6 +34,12 @@ type BackupTarget struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	SnapshotClassName string `json:"snapshotClassName,omitempty"`
+	// KeepSnapshots keeps, with source: Snapshot, the newest N ready VolumeSnapshots of
+	// each PVC as local restore points after their sessions; 0 deletes every session's.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	KeepSnapshots int32 `json:"keepSnapshots,omitempty"`
 }
 
 // BackupConfigurationSpec says what to back up, where to, and when.

@@ -91,6 +91,27 @@ func TestExamplesAreAccepted(t *testing.T) {
 	assert.Len(t, served, 10)
 }
 
+// TestDefaultFunctionsAreAccepted creates every default Function and Task of
+// deploy/functions on the real apiserver (prefixed, so as not to meet the examples'
+// objects of the same names), strictly: an unknown field is an error.
+func TestDefaultFunctionsAreAccepted(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(controlplane.RepoRoot(), "deploy", "functions", "*.yaml"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	count := 0
+	for _, f := range files {
+		for _, obj := range readObjects(t, f) {
+			t.Run(filepath.Base(f)+"/"+obj.GetKind()+"/"+obj.GetName(), func(t *testing.T) {
+				assert.Contains(t, []string{"Function", "Task"}, obj.GetKind())
+				obj.SetName("deploy-" + obj.GetName())
+				require.NoError(t, cp.Client.Create(context.Background(), obj, client.FieldValidation("Strict")))
+				count++
+			})
+		}
+	}
+	assert.GreaterOrEqual(t, count, 31)
+}
+
 // bases are minimal valid objects; each invalid case applies a JSON merge patch to one.
 var bases = map[string]string{
 	"Repository": `

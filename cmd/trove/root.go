@@ -13,7 +13,8 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: false,
 	}
-	root.AddCommand(newControllerCommand(), newAgentCommand(), newHoldCommand(), newImportStashCommand())
+	root.AddCommand(newControllerCommand(), newAgentCommand(), newHoldCommand(), newImportStashCommand(), newUpdateStatusCommand())
+	root.AddCommand(newDatabaseCommands()...)
 	return root
 }
 

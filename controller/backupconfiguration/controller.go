@@ -6,6 +6,7 @@ package backupconfiguration
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -19,8 +20,10 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"trove.dev/trove/apis/appbinding"
 	troveapi "trove.dev/trove/apis/v1alpha1"
 	"trove.dev/trove/controller/metrics"
+	"trove.dev/trove/controller/taskrun"
 )
 
 // Reconciler reconciles BackupConfigurations.
@@ -108,6 +111,30 @@ func (r *Reconciler) gather(ctx context.Context, config *troveapi.BackupConfigur
 			return nil, err
 		}
 		f.taskReason, f.taskErr = reason, msg
+	} else if t := config.Spec.Target; t != nil && t.Ref.Kind == troveapi.KindAppBinding && f.targetErr == "" {
+		// No Task named: the AppBinding's default Task must exist.
+		app, err := appbinding.Get(ctx, r.Client, config.Namespace, t.Ref.Name)
+		var aerr *appbinding.Error
+		switch {
+		case errors.As(err, &aerr):
+			f.targetErr = aerr.Error()
+		case err != nil:
+			return nil, err
+		default:
+			name, derr := taskrun.DefaultTask(taskrun.Backup, app)
+			if derr != nil {
+				f.taskReason, f.taskErr = troveapi.ReasonTaskNotFound, derr.Error()
+				break
+			}
+			reason, msg, err := r.findTask(ctx, name)
+			if err != nil {
+				return nil, err
+			}
+			if reason == troveapi.ReasonTaskNotFound {
+				msg = fmt.Sprintf("the default Task %q of AppBinding %s (%s %s) does not exist: install the default Tasks (deploy/functions) or name a Task in spec.task", name, app.Name, app.Type, app.Version)
+			}
+			f.taskReason, f.taskErr = reason, msg
+		}
 	}
 	return f, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime/pkg/client"
@@ -30,7 +32,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(controlplane.RunWithManager(m, controlplane.Options{}, func(mgr manager.Manager, cp *controlplane.ControlPlane) error {
+	os.Exit(controlplane.RunWithManager(m, controlplane.Options{
+		ExtraCRDDirs: []string{filepath.Join(controlplane.RepoRoot(), "deploy", "optional")}, // AppBinding
+	}, func(mgr manager.Manager, cp *controlplane.ControlPlane) error {
 		c = cp.Client
 		return (&backupconfiguration.Reconciler{
 			Client: mgr.GetClient(), Secrets: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("trove-controller"), Now: clock.Now,
@@ -187,6 +191,30 @@ func TestTaskChecks(t *testing.T) {
 	}, 20*time.Second, 100*time.Millisecond)
 
 	create(t, &troveapi.Function{ObjectMeta: metav1.ObjectMeta{Name: "fn-" + ns}, Spec: troveapi.FunctionSpec{Image: "trove.dev/trove:dev"}})
+	waitReady(t, ns, "bc", metav1.ConditionTrue)
+}
+
+// TestDefaultTaskOfAnAppBinding: a configuration of an AppBinding that names no Task
+// is Ready only once the AppBinding's default Task (and its Functions) exist.
+func TestDefaultTaskOfAnAppBinding(t *testing.T) {
+	ns := namespace(t, nil)
+	ab := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "appcatalog.appscode.com/v1alpha1", "kind": "AppBinding",
+		"metadata": map[string]any{"namespace": ns, "name": "cache"},
+		"spec": map[string]any{"type": "kubedb.com/redis", "version": "7.2.4",
+			"clientConfig": map[string]any{"url": "redis://cache." + ns + ".svc:6379"}},
+	}}
+	create(t, ab, repository(ns, "repo", "s", nil), secret(ns, "s", map[string]string{"RESTIC_PASSWORD": "pw"}),
+		config(ns, "bc", "", func(bc *troveapi.BackupConfiguration) {
+			bc.Spec.Target = &troveapi.BackupTarget{Ref: troveapi.TargetRef{APIVersion: "appcatalog.appscode.com/v1alpha1", Kind: troveapi.KindAppBinding, Name: "cache"}}
+		}))
+	ready := waitReady(t, ns, "bc", metav1.ConditionFalse)
+	assert.Equal(t, troveapi.ReasonTaskNotFound, ready.Reason)
+	assert.Contains(t, ready.Message, `the default Task "redis-backup-7" of AppBinding cache (kubedb.com/redis 7.2.4) does not exist`)
+
+	create(t,
+		&troveapi.Function{ObjectMeta: metav1.ObjectMeta{Name: "redis-backup-7"}, Spec: troveapi.FunctionSpec{Image: "trove.dev/trove-redis:dev"}},
+		&troveapi.Task{ObjectMeta: metav1.ObjectMeta{Name: "redis-backup-7"}, Spec: troveapi.TaskSpec{Steps: []troveapi.FunctionRef{{Name: "redis-backup-7"}}}})
 	waitReady(t, ns, "bc", metav1.ConditionTrue)
 }
 

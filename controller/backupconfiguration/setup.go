@@ -52,10 +52,13 @@ func (r *Reconciler) configsOfSecret(ctx context.Context, obj ctrl.Object) []rec
 	return reqs
 }
 
-// configsWithTask maps a Task or Function to every configuration that uses a Task
-// (Tasks and Functions change rarely; which Task uses which Function is not indexed).
+// configsWithTask maps a Task or Function to every configuration that uses a Task,
+// named or the default of its AppBinding target (Tasks and Functions change rarely;
+// which Task uses which Function is not indexed).
 func (r *Reconciler) configsWithTask(ctx context.Context, _ ctrl.Object) []reconcile.Request {
-	return r.configsWhere(ctx, func(c *troveapi.BackupConfiguration) bool { return c.Spec.Task != nil })
+	return r.configsWhere(ctx, func(c *troveapi.BackupConfiguration) bool {
+		return c.Spec.Task != nil || c.Spec.Target != nil && c.Spec.Target.Ref.Kind == troveapi.KindAppBinding
+	})
 }
 
 func (r *Reconciler) configsWhere(ctx context.Context, match func(*troveapi.BackupConfiguration) bool) []reconcile.Request {

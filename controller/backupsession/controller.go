@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -19,6 +20,7 @@ import (
 	"trove.dev/trove/controller/exposure"
 	"trove.dev/trove/controller/hooks"
 	"trove.dev/trove/controller/metrics"
+	"trove.dev/trove/controller/taskrun"
 )
 
 // DefaultPodWait bounds how long a session waits for its target's pods to run.
@@ -32,7 +34,10 @@ const exposePoll = 2 * time.Second
 
 // Reconciler reconciles BackupSessions.
 type Reconciler struct {
-	Client      ctrl.Client
+	Client ctrl.Client
+	// APIReader reads past the cache (optional): a Task-based session that ends
+	// rereads the stats its update-status step wrote.
+	APIReader   ctrl.Reader
 	Credentials *credentials.Store
 	Recorder    events.EventRecorder
 	Now         func() time.Time
@@ -52,7 +57,10 @@ type Reconciler struct {
 func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	var session troveapi.BackupSession
 	if err := r.Client.Get(ctx, req.NamespacedName, &session); err != nil {
-		return reconcile.Result{}, ctrl.IgnoreNotFound(err)
+		if apierrors.IsNotFound(err) { // deleted: what a Task's Job left in another namespace goes too
+			return reconcile.Result{}, r.tasks().CleanupDeleted(ctx, taskrun.Backup, req.Namespace, req.Name)
+		}
+		return reconcile.Result{}, err
 	}
 	before := session.Status.DeepCopy()
 	result, err := r.advance(ctx, &session)
@@ -87,6 +95,7 @@ func (r *Reconciler) advance(ctx context.Context, s *troveapi.BackupSession) (re
 	}
 	steps := []func(context.Context, *troveapi.BackupSession, *troveapi.BackupConfiguration) (bool, reconcile.Result, error){
 		r.start,
+		r.runTask, // a Task-based session runs as a Job; the steps below are for volumes
 		r.checkDeadline,
 		r.ensureItems,
 		r.collectResults,

@@ -77,8 +77,9 @@ func holderRunning(t *testing.T, ns, name, node string) *corev1.Pod {
 }
 
 // waitReleased plays the kubelet and the PVC protection controller for the session's
-// deleted holder pods and PVCs until the session reports its exposures released.
-func waitReleased(t *testing.T, ns, session string) {
+// deleted holder pods and PVCs until the session reports its exposures released, then
+// checks that none is left, and snapshotsLeft of its VolumeSnapshots.
+func waitReleased(t *testing.T, ns, session string, snapshotsLeft int) {
 	t.Helper()
 	ctx := context.Background()
 	sel := ctrl.MatchingLabels{troveapi.LabelSession: session}
@@ -111,7 +112,7 @@ func waitReleased(t *testing.T, ns, session string) {
 	require.NoError(t, c.List(ctx, &snaps, ctrl.InNamespace(ns), sel))
 	assert.Empty(t, pods.Items, "holder pods left")
 	assert.Empty(t, pvcs.Items, "temporary PVCs left")
-	assert.Empty(t, snaps.Items, "VolumeSnapshots left")
+	assert.Len(t, snaps.Items, snapshotsLeft, "VolumeSnapshots left")
 }
 
 func TestUnmountedPVCIsReadThroughAHolderPod(t *testing.T) {
@@ -141,7 +142,7 @@ func TestUnmountedPVCIsReadThroughAHolderPod(t *testing.T) {
 
 	finishItem(t, item, troveapi.WorkSucceeded, "abcd1234")
 	waitPhase(t, ns, "s", troveapi.SessionSucceeded)
-	waitReleased(t, ns, "s")
+	waitReleased(t, ns, "s", 0)
 	require.NoError(t, c.Get(context.Background(), ctrl.ObjectKey{Namespace: ns, Name: "store"}, &corev1.PersistentVolumeClaim{}), "the target PVC stays")
 }
 
@@ -159,19 +160,23 @@ func TestHolderThatNeverRunsFailsTheSession(t *testing.T) {
 	require.NotNil(t, cond)
 	assert.Equal(t, troveapi.ReasonTargetNotFound, cond.Reason)
 	assert.Contains(t, cond.Message, "it needs to run to expose PVC store")
-	waitReleased(t, ns, "s")
+	waitReleased(t, ns, "s", 0)
 	assert.Empty(t, items(t, ns, "s"))
 }
 
-func TestSnapshotSourceBacksUpAPointInTimeCopy(t *testing.T) {
+// snapshotTarget is a namespace whose configuration backs up StatefulSet db's volume
+// data (PVC data-db-0 of a CSI driver only this namespace's class serves) with source:
+// Snapshot; db-0 runs on node-1.
+func snapshotTarget(t *testing.T, keep int32) string {
+	t.Helper()
 	ns := fixture(t, troveapi.TargetRef{APIVersion: "apps/v1", Kind: troveapi.KindStatefulSet, Name: "db"}, func(bc *troveapi.BackupConfiguration) {
 		bc.Spec.Target.Source = troveapi.SourceSnapshot
 		bc.Spec.Target.Paths = nil
 		bc.Spec.Target.Volumes = []string{"data"}
+		bc.Spec.Target.KeepSnapshots = keep
 	})
 	create(t, &snapv1.VolumeSnapshotClass{ObjectMeta: metav1.ObjectMeta{Name: "snap-" + ns}, Driver: csiDriver + "." + ns, DeletionPolicy: snapv1.VolumeSnapshotContentDelete})
 	statefulSet(t, ns, "db", 0)
-	// db-0 mounts data-db-0, a CSI volume (of a driver only this test's class serves).
 	pv := &corev1.PersistentVolume{
 		ObjectMeta: metav1.ObjectMeta{Name: "pv-" + ns},
 		Spec: corev1.PersistentVolumeSpec{
@@ -190,14 +195,31 @@ func TestSnapshotSourceBacksUpAPointInTimeCopy(t *testing.T) {
 	create(t, pv, pvc, pod)
 	pod.Status.Phase = corev1.PodRunning
 	require.NoError(t, c.Status().Update(context.Background(), pod))
+	return ns
+}
 
-	session(t, ns, "s")
-	name := expose.Name("s", "data-db-0")
+// waitSnapshot waits for the session's VolumeSnapshot of data-db-0.
+func waitSnapshot(t *testing.T, ns, session string) *snapv1.VolumeSnapshot {
+	t.Helper()
 	snap := &snapv1.VolumeSnapshot{}
 	require.Eventually(t, func() bool {
-		return c.Get(context.Background(), ctrl.ObjectKey{Namespace: ns, Name: name}, snap) == nil
-	},
-		20*time.Second, 50*time.Millisecond, "no VolumeSnapshot")
+		return c.Get(context.Background(), ctrl.ObjectKey{Namespace: ns, Name: expose.Name(session, "data-db-0")}, snap) == nil
+	}, 20*time.Second, 50*time.Millisecond, "no VolumeSnapshot")
+	return snap
+}
+
+// snapshotReady plays the snapshot controller.
+func snapshotReady(t *testing.T, snap *snapv1.VolumeSnapshot) {
+	t.Helper()
+	snap.Status = &snapv1.VolumeSnapshotStatus{ReadyToUse: ptr.To(true), BoundVolumeSnapshotContentName: ptr.To("content-" + snap.Namespace + "-" + snap.Name)}
+	require.NoError(t, c.Status().Update(context.Background(), snap))
+}
+
+func TestSnapshotSourceBacksUpAPointInTimeCopy(t *testing.T) {
+	ns := snapshotTarget(t, 0)
+	session(t, ns, "s")
+	name := expose.Name("s", "data-db-0")
+	snap := waitSnapshot(t, ns, "s")
 	assert.Equal(t, "snap-"+ns, ptr.Deref(snap.Spec.VolumeSnapshotClassName, ""), "the driver's only class")
 	assert.Equal(t, "data-db-0", ptr.Deref(snap.Spec.Source.PersistentVolumeClaimName, ""))
 	waiting := waitPhase(t, ns, "s", troveapi.SessionRunning)
@@ -206,8 +228,7 @@ func TestSnapshotSourceBacksUpAPointInTimeCopy(t *testing.T) {
 	assert.Contains(t, cond.Message, "readyToUse")
 	assert.Empty(t, items(t, ns, "s"), "nothing is read before the snapshot is ready")
 
-	snap.Status = &snapv1.VolumeSnapshotStatus{ReadyToUse: ptr.To(true), BoundVolumeSnapshotContentName: ptr.To("content-" + ns)}
-	require.NoError(t, c.Status().Update(context.Background(), snap))
+	snapshotReady(t, snap)
 	holder := holderRunning(t, ns, name, "node-2")
 	copyClaim := holder.Spec.Volumes[0].PersistentVolumeClaim.ClaimName
 	assert.NotEqual(t, "data-db-0", copyClaim, "the holder mounts a PVC restored from the snapshot, not the live one")
@@ -222,8 +243,29 @@ func TestSnapshotSourceBacksUpAPointInTimeCopy(t *testing.T) {
 
 	finishItem(t, item, troveapi.WorkSucceeded, "abcd1234")
 	waitPhase(t, ns, "s", troveapi.SessionSucceeded)
-	waitReleased(t, ns, "s")
+	waitReleased(t, ns, "s", 0)
 	require.NoError(t, c.Get(context.Background(), ctrl.ObjectKey{Namespace: ns, Name: "data-db-0"}, &corev1.PersistentVolumeClaim{}), "the live PVC stays")
+}
+
+func TestKeepSnapshotsKeepsTheNewestAsRestorePoints(t *testing.T) {
+	ns := snapshotTarget(t, 1)
+	for _, s := range []string{"s1", "s2"} {
+		session(t, ns, s)
+		snapshotReady(t, waitSnapshot(t, ns, s))
+		holderRunning(t, ns, expose.Name(s, "data-db-0"), "node-2")
+		require.Eventually(t, func() bool { return len(items(t, ns, s)) == 1 }, 20*time.Second, 50*time.Millisecond)
+		finishItem(t, items(t, ns, s)[0], troveapi.WorkSucceeded, "abcd123"+s[1:])
+		waitPhase(t, ns, s, troveapi.SessionSucceeded)
+		waitReleased(t, ns, s, 1)
+		time.Sleep(1100 * time.Millisecond) // creation timestamps have a resolution of a second
+	}
+	var snaps snapv1.VolumeSnapshotList
+	require.NoError(t, c.List(context.Background(), &snaps, ctrl.InNamespace(ns)))
+	require.Len(t, snaps.Items, 1, "the newest only")
+	kept := snaps.Items[0]
+	assert.Equal(t, expose.Name("s2", "data-db-0"), kept.Name)
+	assert.Equal(t, "true", kept.Labels[expose.LabelRestorePoint])
+	assert.Empty(t, kept.OwnerReferences, "a restore point outlives its session")
 }
 
 func TestSnapshotSourceWithoutAClassFailsWithTheFix(t *testing.T) {

@@ -54,11 +54,6 @@ func (r *Reconciler) start(ctx context.Context, s *troveapi.BackupSession, confi
 			return true, reconcile.Result{}, nil
 		}
 	}
-	if config.Spec.Task != nil {
-		r.finish(s, troveapi.SessionFailed, troveapi.ReasonTaskNotFound,
-			"Task-based backups (databases, cluster resources) are not supported by this version of the controller yet")
-		return true, reconcile.Result{}, nil
-	}
 	now := metav1.NewTime(r.Now())
 	s.Status.Phase = troveapi.SessionRunning
 	s.Status.StartTime = &now
@@ -180,14 +175,15 @@ func (r *Reconciler) exposeHosts(ctx context.Context, s *troveapi.BackupSession,
 			if r.Exposures == nil {
 				return nil, false, &exposure.Error{Reason: troveapi.ReasonFailed, Message: "this controller exposes no volumes (it was started without a holder pod image)"}
 			}
-			req := r.Exposures.ForPVC(s, pair.PVC)
+			x := r.Exposures.For(config.Spec.RuntimeSettings)
+			req := x.ForPVC(s, pair.PVC)
 			if snapshot {
 				var err error
-				if req, err = r.Exposures.ForSnapshot(ctx, s, pair, config.Spec.Target.SnapshotClassName); err != nil {
+				if req, err = x.ForSnapshot(ctx, s, pair, config.Spec.Target.SnapshotClassName); err != nil {
 					return nil, false, err
 				}
 			}
-			through, why, err := r.Exposures.Ensure(ctx, req, pair)
+			through, why, err := x.Ensure(ctx, req, pair)
 			if err != nil {
 				return nil, false, err
 			}
@@ -213,15 +209,25 @@ func (r *Reconciler) exposeHosts(ctx context.Context, s *troveapi.BackupSession,
 }
 
 // releaseExposures removes the holder pods, temporary PVCs and VolumeSnapshots of a
-// finished session; done is false while they are on their way out.
+// finished session (keeping the configuration's keepSnapshots newest VolumeSnapshots);
+// done is false while they are on their way out.
 func (r *Reconciler) releaseExposures(ctx context.Context, s *troveapi.BackupSession) (done bool, err error) {
 	c := meta.FindStatusCondition(s.Status.Conditions, troveapi.ConditionVolumesExposed)
 	if c == nil || c.Reason == troveapi.ReasonReleased || r.Exposures == nil {
 		return true, nil
 	}
-	done, err = r.Exposures.Exposer.CleanupSession(ctx, s.Namespace, s.Name, true)
+	keep := 0
+	var config troveapi.BackupConfiguration // gone: nothing is kept
+	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: s.Namespace, Name: s.Spec.Invoker.Name}, &config); err == nil && config.Spec.Target != nil {
+		keep = int(config.Spec.Target.KeepSnapshots)
+	}
+	done, err = r.Exposures.Release(ctx, s, keep)
 	if done && err == nil {
-		setCondition(s, troveapi.ConditionVolumesExposed, metav1.ConditionFalse, troveapi.ReasonReleased, "the holder pods, temporary PVCs and VolumeSnapshots are removed")
+		msg := "the holder pods, temporary PVCs and VolumeSnapshots are removed"
+		if keep > 0 {
+			msg = fmt.Sprintf("the holder pods and temporary PVCs are removed; the newest %d VolumeSnapshot(s) of each PVC are kept as restore points", keep)
+		}
+		setCondition(s, troveapi.ConditionVolumesExposed, metav1.ConditionFalse, troveapi.ReasonReleased, msg)
 	}
 	return done, err
 }

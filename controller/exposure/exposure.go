@@ -10,11 +10,13 @@ import (
 	"fmt"
 	"time"
 
+	snapv1 "github.com/kubernetes-csi/external-snapshotter/client/v6/apis/volumesnapshot/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime/pkg/client"
 
 	troveapi "trove.dev/trove/apis/v1alpha1"
@@ -30,6 +32,17 @@ type Exposures struct {
 	Holder expose.Holder
 	// PodWait bounds how long a holder pod may take to run; zero waits forever.
 	PodWait time.Duration
+}
+
+// For returns exposures whose holder pods follow a session's runtimeSettings.pod:
+// its nodeSelector, tolerations and priorityClassName.
+func (x *Exposures) For(rs *troveapi.RuntimeSettings) *Exposures {
+	if rs == nil || rs.Pod == nil {
+		return x
+	}
+	y := *x
+	y.Holder.NodeSelector, y.Holder.Tolerations, y.Holder.PriorityClassName = rs.Pod.NodeSelector, rs.Pod.Tolerations, rs.Pod.PriorityClassName
+	return &y
 }
 
 // Error is an exposure failure that ends the session: Reason is a condition reason and
@@ -160,6 +173,42 @@ func pvcOf(req expose.Request) string {
 	default:
 		return req.NewPVC.Template.Name
 	}
+}
+
+// Release removes what the exposures of session s made once it has ended: holder pods
+// and temporary PVCs, and VolumeSnapshots except, per source PVC, the newest keep
+// ready ones, which become restore points (labelled, without owner). done is false
+// while objects are on their way out.
+func (x *Exposures) Release(ctx context.Context, s ctrl.Object, keep int) (done bool, _ error) {
+	if keep <= 0 {
+		return x.Exposer.CleanupSession(ctx, s.GetNamespace(), s.GetName(), true)
+	}
+	var snaps snapv1.VolumeSnapshotList
+	err := x.Exposer.Client.List(ctx, &snaps, ctrl.InNamespace(s.GetNamespace()),
+		ctrl.MatchingLabels{troveapi.LabelSession: s.GetName(), expose.LabelManagedBy: expose.ManagedBy})
+	if err != nil && !meta.IsNoMatchError(err) {
+		return false, fmt.Errorf("listing VolumeSnapshots: %w", err)
+	}
+	done = true
+	for _, snap := range snaps.Items {
+		if snap.Labels[expose.LabelRestorePoint] == "true" {
+			continue // kept already
+		}
+		req := expose.Request{
+			Owner: s, Session: s.GetName(), Name: snap.Labels[expose.LabelExposure], Holder: x.Holder,
+			Snapshot: &expose.FromSnapshot{
+				PVCName:   ptr.Deref(snap.Spec.Source.PersistentVolumeClaimName, ""),
+				ClassName: ptr.Deref(snap.Spec.VolumeSnapshotClassName, ""), ReadyTimeout: time.Minute, Keep: keep,
+			},
+		}
+		cleaned, err := x.Exposer.Cleanup(ctx, req)
+		if err != nil {
+			return false, err
+		}
+		done = done && cleaned
+	}
+	rest, err := x.Exposer.CleanupSession(ctx, s.GetNamespace(), s.GetName(), false)
+	return done && rest, err
 }
 
 func noSnapshotAPI() *Error {

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -33,12 +34,16 @@ import (
 	"trove.dev/trove/controller/exposure"
 	"trove.dev/trove/controller/metrics"
 	"trove.dev/trove/controller/target"
+	"trove.dev/trove/controller/taskrun"
 	"trove.dev/trove/controller/workitem"
 )
 
 // Reconciler reconciles RestoreSessions.
 type Reconciler struct {
-	Client      ctrl.Client
+	Client ctrl.Client
+	// APIReader reads past the cache (optional): a Task-based session that ends
+	// rereads the stats its update-status step wrote.
+	APIReader   ctrl.Reader
 	Credentials *credentials.Store
 	Recorder    events.EventRecorder
 	Now         func() time.Time
@@ -59,6 +64,7 @@ func (r *Reconciler) SetupWithManager(mgr manager.Manager, workers int) error {
 		WithOptions(crcontroller.Options{MaxConcurrentReconciles: workers}).
 		For(&troveapi.RestoreSession{}).
 		Owns(&troveapi.VolumeRestore{}).
+		Owns(&batchv1.Job{}).
 		Complete(r)
 }
 
@@ -66,7 +72,10 @@ func (r *Reconciler) SetupWithManager(mgr manager.Manager, workers int) error {
 func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	var s troveapi.RestoreSession
 	if err := r.Client.Get(ctx, req.NamespacedName, &s); err != nil {
-		return reconcile.Result{}, ctrl.IgnoreNotFound(err)
+		if apierrors.IsNotFound(err) { // deleted: what a Task's Job left in another namespace goes too
+			return reconcile.Result{}, r.tasks().CleanupDeleted(ctx, taskrun.Restore, req.Namespace, req.Name)
+		}
+		return reconcile.Result{}, err
 	}
 	before := s.Status.DeepCopy()
 	result, err := r.advance(ctx, &s)
@@ -98,6 +107,9 @@ func (r *Reconciler) advance(ctx context.Context, s *troveapi.RestoreSession) (r
 			return reconcile.Result{RequeueAfter: exposePoll}, nil
 		}
 		return reconcile.Result{}, nil
+	}
+	if s.Spec.Target == nil && s.Spec.Task != nil || s.Spec.Target != nil && taskrun.Uses(s.Spec.Task, s.Spec.Target.Ref) {
+		return reconcile.Result{}, r.runTask(ctx, s) // a Task-based restore runs as a Job
 	}
 	if s.Status.Phase == "" && !r.start(s) {
 		return reconcile.Result{}, nil
@@ -133,9 +145,8 @@ func (r *Reconciler) start(s *troveapi.RestoreSession) bool {
 	s.Status.Phase, s.Status.StartTime = troveapi.SessionRunning, &now
 	t := s.Spec.Target
 	switch {
-	case s.Spec.Task != nil || t == nil:
-		r.finish(s, troveapi.SessionFailed, troveapi.ReasonTargetKindUnsupported,
-			"this version restores volumes (target.ref or target.volumeClaimTemplates); Task-based restores are not supported yet")
+	case t == nil:
+		r.finish(s, troveapi.SessionFailed, troveapi.ReasonTargetKindUnsupported, "a restore needs a target or a task")
 		return false
 	case t.Ref == nil && t.SourceRef == nil:
 		r.finish(s, troveapi.SessionFailed, troveapi.ReasonTargetNotFound,
@@ -273,7 +284,8 @@ func (r *Reconciler) newPVCHosts(ctx context.Context, s *troveapi.RestoreSession
 				volume = strings.TrimSuffix(strings.ReplaceAll(tpl.Name, "-"+troveapi.PodOrdinalVariable, ""), troveapi.PodOrdinalVariable)
 			}
 			tpl.Name = strings.ReplaceAll(tpl.Name, troveapi.PodOrdinalVariable, ordinal)
-			pair, why, err := r.Exposures.Ensure(ctx, r.Exposures.ForNewPVC(s, tpl), target.Pair{Volume: volume, PVC: tpl.Name})
+			x := r.Exposures.For(s.Spec.RuntimeSettings)
+			pair, why, err := x.Ensure(ctx, x.ForNewPVC(s, tpl), target.Pair{Volume: volume, PVC: tpl.Name})
 			if err != nil {
 				return nil, err
 			}

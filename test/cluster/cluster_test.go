@@ -71,8 +71,9 @@ func TestValidateRefusesDangerousDirectories(t *testing.T) {
 }
 
 // TestDeployListsEveryGeneratedManifest keeps deploy/kustomization.yaml in
-// step with what controller-gen writes into deploy/crds and deploy/rbac:
-// kustomize has no globs, so a new kind must be listed there.
+// step with what controller-gen writes into deploy/crds and deploy/rbac, and
+// with the default Functions and Tasks in deploy/functions: kustomize has no
+// globs, so a new file must be listed there.
 func TestDeployListsEveryGeneratedManifest(t *testing.T) {
 	root, err := FindModuleRoot()
 	if err != nil {
@@ -84,7 +85,11 @@ func TestDeployListsEveryGeneratedManifest(t *testing.T) {
 	}
 	generated, _ := filepath.Glob(filepath.Join(root, "deploy", "crds", "*.yaml"))
 	roles, _ := filepath.Glob(filepath.Join(root, "deploy", "rbac", "*", "*.yaml"))
-	for _, f := range append(generated, roles...) {
+	functions, _ := filepath.Glob(filepath.Join(root, "deploy", "functions", "*.yaml"))
+	if len(functions) == 0 {
+		t.Error("deploy/functions holds no default Functions and Tasks")
+	}
+	for _, f := range append(append(generated, roles...), functions...) {
 		rel, _ := filepath.Rel(filepath.Join(root, "deploy"), f)
 		if rel == "crds/kustomization.yaml" {
 			continue

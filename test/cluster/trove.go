@@ -66,8 +66,20 @@ func (c Config) DeployTrove(ctx context.Context, bins Binaries) error {
 	// pods so that they run the new image.
 	_, getErr := c.Kubectl(ctx, bins, "get", "-n", TroveNamespace, "daemonset/trove-agent", "deployment/trove-controller")
 	redeploy := getErr == nil
+	// deploy/ holds CRDs and objects of their kinds (the default Functions and
+	// Tasks): on a fresh cluster kubectl cannot map those kinds until the CRDs are
+	// served, so the first apply reports them, and a second one after the CRDs are
+	// established applies them.
 	if _, err := c.Kubectl(ctx, bins, "apply", "--server-side", "-k", overlay); err != nil {
-		return err
+		if !strings.Contains(err.Error(), "no matches for kind") && !strings.Contains(err.Error(), "ensure CRDs are installed first") {
+			return err
+		}
+		if _, err := c.Kubectl(ctx, bins, "wait", "--for=condition=Established", "--timeout=60s", "crd", "-l", "app.kubernetes.io/part-of=trove"); err != nil {
+			return err
+		}
+		if _, err := c.Kubectl(ctx, bins, "apply", "--server-side", "-k", overlay); err != nil {
+			return err
+		}
 	}
 	if redeploy {
 		if _, err := c.Kubectl(ctx, bins, "rollout", "restart", "-n", TroveNamespace, "daemonset/trove-agent", "deployment/trove-controller"); err != nil {
