@@ -7,6 +7,7 @@ package backupsession
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -64,6 +65,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	}
 	before := session.Status.DeepCopy()
 	result, err := r.advance(ctx, &session)
+	if errors.Is(err, errStale) {
+		return reconcile.Result{}, nil
+	}
 	if !equality.Semantic.DeepEqual(before, &session.Status) {
 		base := session.DeepCopy()
 		base.Status = *before

@@ -116,9 +116,10 @@ func (r *Reconciler) ensureItems(ctx context.Context, s *troveapi.BackupSession,
 	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}, &repo); err != nil {
 		return true, reconcile.Result{}, fmt.Errorf("reading Repository %s/%s: %w", ref.Namespace, ref.Name, err)
 	}
-	if h := config.Spec.Hooks; h != nil && h.PreBackup != nil && meta.FindStatusCondition(s.Status.Conditions, troveapi.ConditionHooksSucceeded) == nil {
-		if ok, err := r.claimStep(ctx, s, "RunningPreBackupHook"); !ok || err != nil {
-			return true, reconcile.Result{}, err // a stale copy: the watch brings the current one
+	// The hook ran when an earlier pass (waiting for exposures) recorded its success.
+	if h := config.Spec.Hooks; h != nil && h.PreBackup != nil && !meta.IsStatusConditionTrue(s.Status.Conditions, troveapi.ConditionHooksSucceeded) {
+		if err := r.claimStep(ctx, s, "RunningPreBackupHook"); err != nil {
+			return true, reconcile.Result{}, err
 		}
 		if err := r.runHook(ctx, h.PreBackup, podsOf(hosts)); err != nil {
 			r.finish(s, troveapi.SessionFailed, troveapi.ReasonHookFailed, "preBackup hook failed, nothing was backed up: "+err.Error())
@@ -249,7 +250,7 @@ func (r *Reconciler) collectResults(ctx context.Context, s *troveapi.BackupSessi
 		return true, reconcile.Result{}, err
 	}
 	if h := config.Spec.Hooks; h != nil && h.PostBackup != nil {
-		if ok, err := r.claimStep(ctx, s, "RunningPostBackupHook"); !ok || err != nil {
+		if err := r.claimStep(ctx, s, "RunningPostBackupHook"); err != nil {
 			return true, reconcile.Result{}, err
 		}
 	}
@@ -297,10 +298,15 @@ func (r *Reconciler) postBackupHook(ctx context.Context, s *troveapi.BackupSessi
 	return nil
 }
 
+// errStale ends a pass that works on a stale copy of the session: nothing it did is
+// written, and the watch brings the current copy.
+var errStale = errors.New("stale copy of the session")
+
 // claimStep records that a step with side effects (a hook) starts, with an optimistic
 // lock: a pass working on a stale copy of the session (the cache lags behind the
-// last pass's writes) fails to claim it and does not run the step a second time.
-func (r *Reconciler) claimStep(ctx context.Context, s *troveapi.BackupSession, reason string) (bool, error) {
+// last pass's writes) fails to claim it with errStale and does not run the step a
+// second time.
+func (r *Reconciler) claimStep(ctx context.Context, s *troveapi.BackupSession, reason string) error {
 	// The patch writes the whole status this pass has built so far (from an empty
 	// base), so that the server's answer, which replaces s, loses none of it.
 	base := s.DeepCopy()
@@ -308,9 +314,9 @@ func (r *Reconciler) claimStep(ctx context.Context, s *troveapi.BackupSession, r
 	setCondition(s, troveapi.ConditionHooksSucceeded, metav1.ConditionUnknown, reason, "")
 	err := r.Client.Status().Patch(ctx, s, ctrl.MergeFromWithOptions(base, ctrl.MergeFromWithOptimisticLock{}))
 	if apierrors.IsConflict(err) {
-		return false, nil
+		return errStale
 	}
-	return err == nil, err
+	return err
 }
 
 // runHook runs a hook in every pod, stopping at the first failure.
