@@ -14,6 +14,7 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: false,
 	}
 	root.AddCommand(newControllerCommand(), newAgentCommand(), newHoldCommand(), newImportStashCommand(), newUpdateStatusCommand())
+	root.AddCommand(newDatabaseCommands()...)
 	return root
 }
 

@@ -262,6 +262,9 @@ func (m *Restic) Dump(ctx context.Context, req mover.DumpRequest, w io.Writer) e
 	if err != nil {
 		return err
 	}
+	if out.writeErr != nil {
+		return &mover.Error{Kind: mover.KindFatal, Op: "dump", ExitCode: out.exitCode, Message: "the receiver of the dump stopped reading", Err: out.writeErr}
+	}
 	return classify("dump", out)
 }
 

@@ -48,6 +48,8 @@ type runOutput struct {
 	// or with an error that retrying cannot fix (e.g. KindRepositoryMissing).
 	backendGaveUp mover.Kind
 	interrupted   bool
+	// writeErr is the error of the writer that received stdout (rawOut).
+	writeErr error
 }
 
 const maxStderr = 64 << 10
@@ -137,7 +139,16 @@ func (m *Restic) run(ctx context.Context, env *Environment, inv invocation) (*ru
 				}
 			}
 		case inv.rawOut != nil:
-			_, _ = io.Copy(inv.rawOut, stdout)
+			if _, err := io.Copy(inv.rawOut, stdout); err != nil {
+				// The reader is gone (a restore tool that failed): stop restic
+				// with SIGINT so it releases its lock, and drain its output so
+				// it is not blocked writing meanwhile.
+				mu.Lock()
+				out.writeErr = err
+				mu.Unlock()
+				_ = syscall.Kill(-pid, syscall.SIGINT)
+				_, _ = io.Copy(io.Discard, stdout)
+			}
 		default:
 			out.stdout, _ = io.ReadAll(stdout)
 		}

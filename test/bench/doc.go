@@ -3,5 +3,7 @@
 //
 //	go test -tags bench -run TestMoverBench -v -timeout 60m ./test/bench/
 //
-// (make bench). It prints a table of MB/s, files/s and ratios.
+// (make bench, which also runs TestPgDumpBench: pg_dump through Trove into
+// restic vs pg_dump > /dev/null, on a real PostgreSQL). It prints tables of
+// MB/s, files/s and ratios.
 package bench

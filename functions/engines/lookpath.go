@@ -1,0 +1,5 @@
+package engines
+
+import "os/exec"
+
+var lookPath = exec.LookPath
