@@ -6,6 +6,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -95,7 +97,9 @@ insert into items select g, 'item ' || md5(g::text), g * 1.25, date '2024-01-01'
 		},
 	}}
 	must(t, c.Create(ctx, app))
-	must(t, c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "repo"}, StringData: map[string]string{"RESTIC_PASSWORD": randomHex(16)}}))
+	resticPassword := randomHex(16)
+	must(t, c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "repo"}, StringData: map[string]string{"RESTIC_PASSWORD": resticPassword}}))
+	initRepository(t, "/var/lib/trove/repositories/"+ns, resticPassword)
 	must(t, c.Create(ctx, &troveapi.Repository{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "repo"}, Spec: troveapi.RepositorySpec{Backend: troveapi.Backend{
 		StorageSecretName: "repo",
 		Local: &troveapi.LocalSpec{MountPath: "/var/lib/trove/repositories", SubPath: ns,
@@ -182,6 +186,21 @@ insert into items select g, 'item ' || md5(g::text), g * 1.25, date '2024-01-01'
 	if len(events.Items) == 0 || len(jobs.Items) != 2 || logs == "" {
 		t.Fatalf("nothing to search: %d events, %d Jobs, %d bytes of logs", len(events.Items), len(jobs.Items), len(logs))
 	}
+}
+
+// initRepository creates the restic repository of a local backend on the node
+// (this machine). Workaround: `trove postgres-backup` does not create a missing
+// repository (functions.Step.RunBackup never calls EnsureRepository, unlike
+// the node agent), so a first backup into a new Repository fails with
+// RepositoryMissing. Remove when the subcommands create it.
+func initRepository(t *testing.T, dir, password string) {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), bins["restic"], "init", "--repo", dir)
+	cmd.Env = append(os.Environ(), "RESTIC_PASSWORD="+password)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("restic init %s: %v: %s", dir, err, out)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 }
 
 // postgresPod runs the PostgreSQL image as its non-root user, data in an emptyDir.
