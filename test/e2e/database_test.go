@@ -81,18 +81,25 @@ insert into items select g, 'item ' || md5(g::text), g * 1.25, date '2024-01-01'
 		t.Fatalf("seeded table: %q (%v), want %d rows", seeded, err, rows)
 	}
 
-	must(t, c.Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "pg"}, Spec: corev1.ServiceSpec{
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "pg"}, Spec: corev1.ServiceSpec{
 		Selector: map[string]string{"app": "pg"},
 		Ports:    []corev1.ServicePort{{Name: "postgres", Port: 5432, TargetPort: intstr.FromInt32(5432)}},
-	}}))
+	}}
+	must(t, c.Create(ctx, svc))
+	if svc.Spec.ClusterIP == "" || svc.Spec.ClusterIP == corev1.ClusterIPNone {
+		t.Fatalf("Service pg has no cluster IP: %s", jsonOf(svc.Spec))
+	}
 	app := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "appcatalog.appscode.com/v1alpha1", "kind": "AppBinding",
 		"metadata": map[string]any{"namespace": ns, "name": "pg"},
 		"spec": map[string]any{
 			"type":    "kubedb.com/postgres",
 			"version": "15.x",
-			// The restore of a pg_dumpall connects here, so not to the database it re-creates.
-			"clientConfig": map[string]any{"service": map[string]any{"name": "pg", "port": int64(5432), "path": "postgres", "query": "sslmode=disable"}},
+			// The dev node runs no cluster DNS, so the Job cannot resolve
+			// pg.<ns>.svc (clientConfig.service): the URL names the Service's
+			// cluster IP (kube-proxy). The restore of a pg_dumpall connects to this
+			// database, so not to the one it re-creates.
+			"clientConfig": map[string]any{"url": fmt.Sprintf("postgresql://%s:5432/postgres?sslmode=disable", svc.Spec.ClusterIP)},
 			"secret":       map[string]any{"name": "pg-auth"},
 		},
 	}}
