@@ -265,6 +265,26 @@ func TestMariaDBRoundTrip(t *testing.T) {
 			assert.Equal(t, checksum, gotSum)
 		})
 	}
+	t.Run("default: all databases", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		m := localRepo(t)
+		s.SQL(t, "", "DROP DATABASE IF EXISTS shop; CREATE DATABASE shop")
+		s.SQL(t, "shop", mariaSeed)
+		rows, checksum := mariaState(t, s)
+		db := functions.Database{Engine: engines.MySQL{Flavor: "mariadb"}, Conn: conn(s)}
+		_, err := functions.BackupDatabase(ctx, m, db, functions.BackupOptions{Host: "maria-all"})
+		require.NoError(t, err)
+		s.SQL(t, "", "DROP DATABASE shop")
+		_, err = functions.RestoreDatabase(ctx, m, db, functions.RestoreOptions{Host: "maria-all"})
+		require.NoError(t, err)
+		gotRows, gotSum := mariaState(t, s)
+		assert.Equal(t, rows, gotRows)
+		assert.Equal(t, checksum, gotSum)
+		// The restore kept the users: the Function's own login still works.
+		_, err = functions.BackupDatabase(ctx, m, db, functions.BackupOptions{Host: "maria-all"})
+		require.NoError(t, err)
+	})
 	t.Run("failed dump", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -313,6 +333,11 @@ func redisState(t *testing.T, s *dbserver.Server, n int) (int, string) {
 // restored into the data directory of a stopped server, which loads it.
 func TestRedisRoundTrip(t *testing.T) {
 	dbserver.Tool(t, "redis-cli")
+	t.Run("local", func(t *testing.T) { redisRoundTrip(t, localRepo) })
+	t.Run("MinIO", func(t *testing.T) { redisRoundTrip(t, minioRepo) })
+}
+
+func redisRoundTrip(t *testing.T, repo func(*testing.T) mover.Mover) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	s := dbserver.Redis(t, "")
@@ -330,7 +355,7 @@ func TestRedisRoundTrip(t *testing.T) {
 	size, checksum := redisState(t, s, n)
 	require.Equal(t, n+2, size)
 
-	m := localRepo(t)
+	m := repo(t)
 	db := functions.Database{Engine: engines.Redis{}, Conn: conn(s)}
 	res, err := functions.BackupDatabase(ctx, m, db, functions.BackupOptions{Host: "redis"})
 	require.NoError(t, err)
