@@ -113,36 +113,11 @@ insert into items select g, 'item ' || md5(g::text), g * 1.25, date '2024-01-01'
 			VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/lib/trove/repositories"}}},
 	}}}))
 	target := troveapi.TargetRef{APIVersion: "appcatalog.appscode.com/v1alpha1", Kind: troveapi.KindAppBinding, Name: "pg"}
-	// No task: the AppBinding's type and version pick postgres-backup-15.
+	// No task: the AppBinding's type and version pick postgres-backup-15 (pg_dumpall).
 	must(t, c.Create(ctx, &troveapi.BackupConfiguration{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "pg"}, Spec: troveapi.BackupConfigurationSpec{
 		Paused: true, Repository: troveapi.ObjectRef{Name: "repo"}, Target: &troveapi.BackupTarget{Ref: target},
 	}}))
-	must(t, c.Create(ctx, &troveapi.BackupSession{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "instant-1",
-		Labels: map[string]string{troveapi.LabelConfiguration: "pg"}},
-		Spec: troveapi.BackupSessionSpec{Invoker: troveapi.Invoker{APIGroup: "trove.dev", Kind: "BackupConfiguration", Name: "pg"}}}))
-	var session troveapi.BackupSession
-	start := time.Now()
-	waitFor(t, "the backup session succeeds", 4*time.Minute, func() (bool, string) {
-		must(t, c.Get(ctx, ctrl.ObjectKey{Namespace: ns, Name: "instant-1"}, &session))
-		if session.Status.Phase == troveapi.SessionFailed {
-			t.Fatalf("backup failed: %s\njob: %s", jsonOf(session.Status), jobReport(t, c, ns, "instant-1"))
-		}
-		return session.Status.Phase == troveapi.SessionSucceeded, jsonOf(session.Status)
-	})
-	t.Logf("backup session succeeded %s after it was created; Job ran %s", time.Since(start).Round(100*time.Millisecond), jobDuration(t, c, ns, "instant-1"))
-	if len(session.Status.Targets) != 1 || len(session.Status.Targets[0].Stats) != 1 {
-		t.Fatalf("want one target with one host's stats: %s", jsonOf(session.Status))
-	}
-	host := session.Status.Targets[0].Stats[0]
-	if host.Hostname != "host-0" || host.Phase != troveapi.HostSucceeded || len(host.Snapshots) != 1 {
-		t.Fatalf("host stats: %s", jsonOf(host))
-	}
-	snap := host.Snapshots[0]
-	if len(snap.Name) < 8 || snap.TotalSize == "" || snap.TotalSize == "0 B" || snap.Uploaded == "" {
-		t.Fatalf("snapshot stats missing: %s", jsonOf(snap))
-	}
-	t.Logf("backup stats: %s", jsonOf(host))
-	checkJobImages(t, c, ns, "instant-1", images.TrovePostgresRef)
+	session := backupNow(t, c, ns, "pg", "instant-1", "/dumpall.sql")
 
 	// Lose the data: the restore (a pg_dumpall) must re-create the database.
 	if out, err := psql("postgres", "drop database appdb"); err != nil {
@@ -151,23 +126,25 @@ insert into items select g, 'item ' || md5(g::text), g * 1.25, date '2024-01-01'
 	if out, _ := psql("postgres", "select count(*) from pg_database where datname = 'appdb'"); out != "0" {
 		t.Fatalf("appdb still exists after the drop: %q", out)
 	}
-	must(t, c.Create(ctx, &troveapi.RestoreSession{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "restore"}, Spec: troveapi.RestoreSessionSpec{
-		Repository: troveapi.ObjectRef{Name: "repo"}, Target: &troveapi.RestoreTarget{Ref: &target},
-	}}))
-	var restore troveapi.RestoreSession
-	start = time.Now()
-	waitFor(t, "the restore session succeeds", 4*time.Minute, func() (bool, string) {
-		must(t, c.Get(ctx, ctrl.ObjectKey{Namespace: ns, Name: "restore"}, &restore))
-		if restore.Status.Phase == troveapi.SessionFailed {
-			t.Fatalf("restore failed: %s\njob: %s", jsonOf(restore.Status), jobReport(t, c, ns, "restore"))
-		}
-		return restore.Status.Phase == troveapi.SessionSucceeded, jsonOf(restore.Status)
-	})
-	t.Logf("restore session succeeded %s after it was created; Job ran %s; status: %s", time.Since(start).Round(100*time.Millisecond), jobDuration(t, c, ns, "restore"), jsonOf(restore.Status))
-	checkJobImages(t, c, ns, "restore", images.TrovePostgresRef)
-	restored, err := psql("appdb", checksum)
-	if err != nil || restored != seeded {
+	restore := restoreNow(t, c, ns, "restore", troveapi.RestoreSessionSpec{Repository: troveapi.ObjectRef{Name: "repo"}, Target: &troveapi.RestoreTarget{Ref: &target}})
+	if restored, err := psql("appdb", checksum); err != nil || restored != seeded {
 		t.Fatalf("restored table: %q (%v), want %q", restored, err, seeded)
+	}
+
+	// One database into a fresh one, through the default Tasks named with params:
+	// pg_dump of appdb, restored with psql into the empty database "fresh".
+	must(t, c.Create(ctx, &troveapi.BackupConfiguration{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "appdb"}, Spec: troveapi.BackupConfigurationSpec{
+		Paused: true, Repository: troveapi.ObjectRef{Name: "repo"}, Target: &troveapi.BackupTarget{Ref: target},
+		Task: &troveapi.TaskRef{Name: "postgres-backup-15", Params: []troveapi.Param{{Name: "args", Value: "--dbname=appdb"}}},
+	}}))
+	session2 := backupNow(t, c, ns, "appdb", "instant-2", "/dumpfile.sql")
+	if out, err := psql("postgres", "create database fresh"); err != nil {
+		t.Fatalf("create database fresh: %v: %s", err, out)
+	}
+	restore2 := restoreNow(t, c, ns, "restore-fresh", troveapi.RestoreSessionSpec{Repository: troveapi.ObjectRef{Name: "repo"}, Target: &troveapi.RestoreTarget{Ref: &target},
+		Task: &troveapi.TaskRef{Name: "postgres-restore-15", Params: []troveapi.Param{{Name: "args", Value: "--dbname=fresh"}}}})
+	if restored, err := psql("fresh", checksum); err != nil || restored != seeded {
+		t.Fatalf("table restored into a fresh database: %q (%v), want %q", restored, err, seeded)
 	}
 
 	// The database password is nowhere in what Trove wrote: statuses, events, Jobs, logs.
@@ -180,19 +157,74 @@ insert into items select g, 'item ' || md5(g::text), g * 1.25, date '2024-01-01'
 		t.Fatalf("Job logs: %v", err)
 	}
 	for what, text := range map[string]string{
-		"backup session status":  jsonOf(session.Status),
-		"restore session status": jsonOf(restore.Status),
-		"events":                 jsonOf(events.Items),
-		"Jobs":                   jsonOf(jobs.Items),
-		"Job logs":               logs,
+		"backup sessions' status":  jsonOf([]any{session.Status, session2.Status}),
+		"restore sessions' status": jsonOf([]any{restore.Status, restore2.Status}),
+		"events":                   jsonOf(events.Items),
+		"Jobs":                     jsonOf(jobs.Items),
+		"Job logs":                 logs,
 	} {
 		if strings.Contains(text, password) {
 			t.Errorf("the database password appears in the %s", what)
 		}
 	}
-	if len(events.Items) == 0 || len(jobs.Items) != 2 || logs == "" {
+	if len(events.Items) == 0 || len(jobs.Items) != 4 || logs == "" {
 		t.Fatalf("nothing to search: %d events, %d Jobs, %d bytes of logs", len(events.Items), len(jobs.Items), len(logs))
 	}
+}
+
+// backupNow runs an instant BackupSession of the configuration and waits for it
+// to succeed with one host's stats and one snapshot of the file path, made in
+// the Trove PostgreSQL image.
+func backupNow(t *testing.T, c ctrl.Client, ns, config, name, path string) *troveapi.BackupSession {
+	t.Helper()
+	ctx := t.Context()
+	must(t, c.Create(ctx, &troveapi.BackupSession{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name,
+		Labels: map[string]string{troveapi.LabelConfiguration: config}},
+		Spec: troveapi.BackupSessionSpec{Invoker: troveapi.Invoker{APIGroup: "trove.dev", Kind: "BackupConfiguration", Name: config}}}))
+	session := &troveapi.BackupSession{}
+	start := time.Now()
+	waitFor(t, "backup session "+name+" succeeds", 4*time.Minute, func() (bool, string) {
+		must(t, c.Get(ctx, ctrl.ObjectKey{Namespace: ns, Name: name}, session))
+		if session.Status.Phase == troveapi.SessionFailed {
+			t.Fatalf("backup %s failed: %s\njob: %s", name, jsonOf(session.Status), jobReport(t, c, ns, name))
+		}
+		return session.Status.Phase == troveapi.SessionSucceeded, jsonOf(session.Status)
+	})
+	t.Logf("backup session %s succeeded %s after it was created; Job ran %s", name, time.Since(start).Round(100*time.Millisecond), jobDuration(t, c, ns, name))
+	if len(session.Status.Targets) != 1 || len(session.Status.Targets[0].Stats) != 1 {
+		t.Fatalf("want one target with one host's stats: %s", jsonOf(session.Status))
+	}
+	host := session.Status.Targets[0].Stats[0]
+	if host.Hostname != "host-0" || host.Phase != troveapi.HostSucceeded || len(host.Snapshots) != 1 {
+		t.Fatalf("host stats: %s", jsonOf(host))
+	}
+	snap := host.Snapshots[0]
+	if len(snap.Name) < 8 || snap.Path != path || snap.TotalSize == "" || snap.TotalSize == "0" || snap.Uploaded == "" || snap.FileStats.New != 1 {
+		t.Fatalf("snapshot stats, want one new file %s: %s", path, jsonOf(snap))
+	}
+	t.Logf("backup stats: %s", jsonOf(host))
+	checkJobImages(t, c, ns, name, images.TrovePostgresRef)
+	return session
+}
+
+// restoreNow creates the RestoreSession and waits for it to succeed in the Trove
+// PostgreSQL image.
+func restoreNow(t *testing.T, c ctrl.Client, ns, name string, spec troveapi.RestoreSessionSpec) *troveapi.RestoreSession {
+	t.Helper()
+	ctx := t.Context()
+	must(t, c.Create(ctx, &troveapi.RestoreSession{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: spec}))
+	restore := &troveapi.RestoreSession{}
+	start := time.Now()
+	waitFor(t, "restore session "+name+" succeeds", 4*time.Minute, func() (bool, string) {
+		must(t, c.Get(ctx, ctrl.ObjectKey{Namespace: ns, Name: name}, restore))
+		if restore.Status.Phase == troveapi.SessionFailed {
+			t.Fatalf("restore %s failed: %s\njob: %s", name, jsonOf(restore.Status), jobReport(t, c, ns, name))
+		}
+		return restore.Status.Phase == troveapi.SessionSucceeded, jsonOf(restore.Status)
+	})
+	t.Logf("restore session %s succeeded %s after it was created; Job ran %s; status: %s", name, time.Since(start).Round(100*time.Millisecond), jobDuration(t, c, ns, name), jsonOf(restore.Status))
+	checkJobImages(t, c, ns, name, images.TrovePostgresRef)
+	return restore
 }
 
 // initRepository creates the restic repository of a local backend on the node
