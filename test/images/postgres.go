@@ -77,12 +77,16 @@ func (pg PostgresInstall) pathLinks(names []string) []File {
 }
 
 // TrovePostgres is the image of the built-in PostgreSQL Functions: Trove's image
-// (trove, restic, busybox) plus pg_dump, pg_dumpall, pg_restore and psql with
-// their shared libraries.
+// (trove, restic, busybox) as its lower layer, plus pg_dump, pg_dumpall,
+// pg_restore and psql with their shared libraries.
 func TrovePostgres(ctx context.Context, troveBin, resticBin, busybox string, pg PostgresInstall) (Image, error) {
+	// Trove's image is the lower layer, identical to TroveRef's: containerd
+	// stores and unpacks it once.
+	trove, err := Trove(ctx, troveBin, resticBin, busybox)
+	if err != nil {
+		return Image{}, err
+	}
 	extra := append([]File{
-		{Path: "/usr/local/bin/trove", HostPath: troveBin},
-		{Path: "/usr/local/bin/restic", HostPath: resticBin},
 		// Workaround: `trove postgres-backup --restic=restic` (the flag's default)
 		// execs "restic" relative to the working directory instead of looking it
 		// up in PATH (functions/run.go hands the name to restic.New, which runs it
@@ -94,6 +98,7 @@ func TrovePostgres(ctx context.Context, troveBin, resticBin, busybox string, pg 
 	if err != nil {
 		return Image{}, fmt.Errorf("image %s: %w", TrovePostgresRef, err)
 	}
+	img.Base = trove.Files
 	return img, nil
 }
 

@@ -12,19 +12,29 @@ import (
 	"time"
 )
 
-// extract writes img's layer into a new directory and returns it.
+// extract writes img's layers, lowest first, into a new directory and returns it.
 func extract(t *testing.T, img Image) string {
 	t.Helper()
-	layer, _, err := buildLayer(img.Files)
+	root := t.TempDir()
+	for _, files := range [][]File{img.Base, upperFiles(img.Base, img.Files)} {
+		if len(files) > 0 {
+			extractLayer(t, root, files)
+		}
+	}
+	return root
+}
+
+func extractLayer(t *testing.T, root string, files []File) {
+	t.Helper()
+	layer, _, err := buildLayer(files)
 	if err != nil {
 		t.Fatal(err)
 	}
-	root := t.TempDir()
 	tr := tar.NewReader(bytes.NewReader(layer))
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
-			return root
+			return
 		}
 		if err != nil {
 			t.Fatal(err)
@@ -37,6 +47,7 @@ func extract(t *testing.T, img Image) string {
 				err = os.Chmod(p, os.FileMode(h.Mode)&os.ModePerm)
 			}
 		case tar.TypeSymlink:
+			_ = os.Remove(p)
 			err = os.Symlink(h.Linkname, p)
 		case tar.TypeReg:
 			var b []byte
@@ -72,7 +83,23 @@ func TestTrovePostgresImageRunsItsTools(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%s: %d files listed in %s", img.Name, len(img.Files), time.Since(start).Round(time.Millisecond))
+	t.Logf("%s: %d+%d files listed in %s", img.Name, len(img.Base), len(img.Files), time.Since(start).Round(time.Millisecond))
+	// Its lower layer is Trove's image's, byte for byte.
+	trove, err := Trove(t.Context(), "/bin/busybox", "/bin/busybox", "/bin/busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, baseID, err := buildLayer(img.Base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	troveLayer, troveID, err := buildLayer(trove.Files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if baseID != troveID || !bytes.Equal(base, troveLayer) {
+		t.Fatalf("the lower layer differs from Trove's image's layer (%s, %s)", baseID, troveID)
+	}
 	root := extract(t, img)
 	for _, tool := range postgresClientTools {
 		out, err := exec.Command("chroot", root, "/usr/local/bin/"+tool, "--version").CombinedOutput()
