@@ -16,7 +16,7 @@ help: ## List the targets.
 
 # Binaries the tests run against, built once from the module proxy into $(TROVE_CACHE).
 TEST_BINARIES := etcd kube-apiserver restic minio rest-server
-NODE_BINARIES := kubelet kube-controller-manager kube-scheduler kube-proxy kubectl
+NODE_BINARIES := kubelet kube-controller-manager kube-scheduler kube-proxy kubectl csi-provisioner csi-snapshotter snapshot-controller
 
 ##@ Quick start
 

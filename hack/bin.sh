@@ -22,7 +22,9 @@ version_of() {
     minio) echo "$MINIO_VERSION" ;;
     rest-server) echo "$REST_SERVER_VERSION" ;;
     controller-gen) echo "$CONTROLLER_TOOLS_VERSION" ;;
-    *) log "unknown binary '$1' (known: $kube_bins etcd restic minio rest-server controller-gen)"; return 2 ;;
+    csi-provisioner) echo "$EXTERNAL_PROVISIONER_VERSION" ;;
+    csi-snapshotter|snapshot-controller) echo "$EXTERNAL_SNAPSHOTTER_VERSION" ;;
+    *) log "unknown binary '$1' (known: $kube_bins etcd restic minio rest-server controller-gen csi-provisioner csi-snapshotter snapshot-controller)"; return 2 ;;
   esac
 }
 
@@ -97,6 +99,17 @@ build_one() {
     controller-gen)
       scratch_module "$cache/src/controller-tools" "sigs.k8s.io/controller-tools/cmd/controller-gen@$version"
       (cd "$cache/src/controller-tools" && go build -o "$out.tmp" sigs.k8s.io/controller-tools/cmd/controller-gen >&2) ;;
+    csi-provisioner)
+      scratch_module "$cache/src/external-provisioner" "github.com/kubernetes-csi/external-provisioner/v6/cmd/csi-provisioner@$version"
+      (cd "$cache/src/external-provisioner" && CGO_ENABLED=0 go build -ldflags "-s -w -X main.version=$version" -o "$out.tmp" github.com/kubernetes-csi/external-provisioner/v6/cmd/csi-provisioner >&2) ;;
+    csi-snapshotter|snapshot-controller) # one module for both; it needs k8s 0.37
+      local src=$cache/src/external-snapshotter-$version
+      if [ ! -f "$src/.ready" ]; then
+        scratch_module "$src" "github.com/kubernetes-csi/external-snapshotter/v8/cmd/csi-snapshotter@$version"
+        (cd "$src" && go get "github.com/kubernetes-csi/external-snapshotter/v8/cmd/snapshot-controller@$version" >&2)
+        touch "$src/.ready"
+      fi
+      (cd "$src" && CGO_ENABLED=0 go build -ldflags "-s -w -X main.version=$version" -o "$out.tmp" "github.com/kubernetes-csi/external-snapshotter/v8/cmd/$name" >&2) ;;
   esac
   mv "$out.tmp" "$out"
 }

@@ -8,7 +8,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"trove.dev/trove/functions"
+	"trove.dev/trove/mover/functions"
 )
 
 // databaseFunctions are the built-in Functions' data steps: for each engine,

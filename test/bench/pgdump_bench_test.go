@@ -17,8 +17,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
-	"trove.dev/trove/functions"
-	"trove.dev/trove/functions/engines"
+	"trove.dev/trove/mover/functions"
+	"trove.dev/trove/mover/functions/engines"
 	"trove.dev/trove/mover/restic"
 	"trove.dev/trove/test/dbserver"
 	"trove.dev/trove/test/objectstore"

@@ -99,3 +99,60 @@ func TestDeployListsEveryGeneratedManifest(t *testing.T) {
 		}
 	}
 }
+
+// TestCSIComponentsStayOnTheNode checks that the CSI stack's sockets and state live under
+// StateDir (so down removes them), that the kubelet finds the driver under its root, that
+// every sidecar talks to the driver's socket without leader election, and that the
+// snapshot CRDs are found in the module cache.
+func TestCSIComponentsStayOnTheNode(t *testing.T) {
+	c := Config{StateDir: "/var/lib/trove-dev", KubeletRoot: "/var/lib/kubelet", NodeName: "n"}
+	if got, want := c.csiRegistrationSocket(), "/var/lib/kubelet/plugins_registry/csi.trove.dev-reg.sock"; got != want {
+		t.Errorf("registration socket %s, want %s", got, want)
+	}
+	bins := Binaries{"csi-provisioner": "/cache/csi-provisioner", "csi-snapshotter": "/cache/csi-snapshotter", "snapshot-controller": "/cache/snapshot-controller"}
+	comps := c.csiComponents(bins)
+	if len(comps) != len(csiComponentNames) {
+		t.Fatalf("%d components, want %d", len(comps), len(csiComponentNames))
+	}
+	for i, comp := range comps {
+		if comp.name != csiComponentNames[i] || !nodeProgram[filepath.Base(comp.bin)] {
+			t.Errorf("component %d: %s (%s), want %s, a node program", i, comp.name, comp.bin, csiComponentNames[i])
+		}
+		args := strings.Join(comp.args, " ")
+		if !strings.Contains(args, c.StateDir+"/") {
+			t.Errorf("%s: no argument under the state directory (down finds its processes by it): %s", comp.name, args)
+		}
+		if comp.name == "trove-csidriver" {
+			for _, w := range []string{"--endpoint unix:///var/lib/trove-dev/csi/csi.sock", "--state-dir /var/lib/trove-dev/csi/data", "--kubelet-root /var/lib/kubelet", "--node-name n"} {
+				if !strings.Contains(args, w) {
+					t.Errorf("driver args lack %q: %s", w, args)
+				}
+			}
+			continue
+		}
+		if !strings.Contains(args, "--leader-election=false") || !strings.Contains(args, "--kubeconfig /var/lib/trove-dev/kubeconfig") {
+			t.Errorf("%s: want the admin kubeconfig and no leader election: %s", comp.name, args)
+		}
+		if comp.name != "snapshot-controller" && !strings.Contains(args, "--csi-address /var/lib/trove-dev/csi/csi.sock") {
+			t.Errorf("%s: not on the driver's socket: %s", comp.name, args)
+		}
+	}
+	for _, w := range []string{"attachRequired: false", "provisioner: csi.trove.dev", "volumeBindingMode: WaitForFirstConsumer", "kind: VolumeSnapshotClass", "deletionPolicy: Delete", "name: trove-csi"} {
+		if !strings.Contains(csiObjects(), w) {
+			t.Errorf("the CSI objects lack %q", w)
+		}
+	}
+	root, err := FindModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := Config{ModuleRoot: root}.SnapshotCRDFiles(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if !strings.HasPrefix(filepath.Base(f), "snapshot.storage.k8s.io_") {
+			t.Errorf("not a snapshot CRD: %s", f)
+		}
+	}
+}

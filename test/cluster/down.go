@@ -27,7 +27,8 @@ func (c Config) Down(ctx context.Context) error {
 	}
 	start := time.Now()
 	var errs []error
-	// The kubelet first, so that it does not restart what is stopped next.
+	// The CSI sidecars, then the kubelet, so that it does not restart what is stopped next.
+	c.stopCSISidecars()
 	for _, name := range []string{"kubelet", "kube-proxy", "kube-scheduler", "kube-controller-manager"} {
 		c.stopTimed(name)
 	}
@@ -35,7 +36,8 @@ func (c Config) Down(ctx context.Context) error {
 	for _, pid := range podCgroupProcesses() {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
-	for _, name := range []string{"containerd", "kube-apiserver", "etcd"} {
+	// The CSI driver once no pod uses its volumes (unmountAll removes their mounts).
+	for _, name := range []string{"trove-csidriver", "containerd", "kube-apiserver", "etcd"} {
 		c.stopTimed(name)
 	}
 	// Whatever a crashed Up or a lost pid file left behind.
@@ -129,11 +131,12 @@ func (c Config) Leftovers(ctx context.Context) []string {
 		argv0, _, _ := strings.Cut(string(cmd), "\x00")
 		left = append(left, fmt.Sprintf("process %d (%s)", pid, argv0))
 	}
-	for _, comp := range []string{"containerd", "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy"} {
+	for _, comp := range append(append([]string{}, componentNames...), csiComponentNames...) {
 		if pid := c.runningPid(comp); pid > 0 {
 			left = append(left, fmt.Sprintf("process %d (%s)", pid, comp))
 		}
 	}
+	left = append(left, c.csiLeftovers()...)
 	mounts, err := c.nodeMounts()
 	if err != nil {
 		left = append(left, "mounts unknown: "+err.Error())

@@ -79,7 +79,12 @@ var binaryNames = []string{"etcd", "kube-apiserver", "kube-controller-manager", 
 // ResolveBinaries returns the cached binaries, building the missing ones from
 // the Go module proxy (hack/bin.sh; the first build takes ~10 minutes on 2 cores).
 func (c Config) ResolveBinaries(ctx context.Context) (Binaries, error) {
-	cmd := exec.CommandContext(ctx, "bash", append([]string{filepath.Join(c.ModuleRoot, "hack", "bin.sh")}, binaryNames...)...)
+	return c.resolveBinaries(ctx, binaryNames)
+}
+
+// resolveBinaries returns the cached binaries of names, building the missing ones.
+func (c Config) resolveBinaries(ctx context.Context, names []string) (Binaries, error) {
+	cmd := exec.CommandContext(ctx, "bash", append([]string{filepath.Join(c.ModuleRoot, "hack", "bin.sh")}, names...)...)
 	cmd.Dir = c.ModuleRoot
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
@@ -87,11 +92,11 @@ func (c Config) ResolveBinaries(ctx context.Context) (Binaries, error) {
 		return nil, fmt.Errorf("hack/bin.sh: %w", err)
 	}
 	paths := strings.Fields(string(out))
-	if len(paths) != len(binaryNames) {
-		return nil, fmt.Errorf("hack/bin.sh printed %d paths for %d binaries", len(paths), len(binaryNames))
+	if len(paths) != len(names) {
+		return nil, fmt.Errorf("hack/bin.sh printed %d paths for %d binaries", len(paths), len(names))
 	}
 	bins := Binaries{}
-	for i, name := range binaryNames {
+	for i, name := range names {
 		bins[name] = paths[i]
 	}
 	return bins, nil

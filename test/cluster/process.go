@@ -172,6 +172,7 @@ var nodeProgram = map[string]bool{
 	"containerd": true, "containerd-shim-runc-v2": true, "runc": true, "etcd": true,
 	"kube-apiserver": true, "kube-controller-manager": true, "kube-scheduler": true,
 	"kubelet": true, "kube-proxy": true,
+	"trove-csidriver": true, "csi-provisioner": true, "csi-snapshotter": true, "snapshot-controller": true,
 }
 
 // podCgroupProcesses lists the processes in the kubelet's pod cgroups

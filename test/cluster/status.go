@@ -14,16 +14,23 @@ var componentNames = []string{"containerd", "etcd", "kube-apiserver", "kube-cont
 type Status struct {
 	// Pids of the running components; a stopped one is absent.
 	Pids map[string]int
+	// CSIPids of the CSI stack's running processes (StartCSI; not part of Ready).
+	CSIPids map[string]int
 	// APIServer reports /readyz; Node the node's Ready condition.
 	APIServer, Node bool
 }
 
 // Status inspects the node without changing anything.
 func (c Config) Status(ctx context.Context) Status {
-	st := Status{Pids: map[string]int{}}
+	st := Status{Pids: map[string]int{}, CSIPids: map[string]int{}}
 	for _, name := range componentNames {
 		if pid := c.runningPid(name); pid > 0 {
 			st.Pids[name] = pid
+		}
+	}
+	for _, name := range csiComponentNames {
+		if pid := c.runningPid(name); pid > 0 {
+			st.CSIPids[name] = pid
 		}
 	}
 	if st.Pids["kube-apiserver"] > 0 {
@@ -43,7 +50,10 @@ func (s Status) Ready() bool {
 }
 
 // Any reports whether any component runs.
-func (s Status) Any() bool { return len(s.Pids) > 0 }
+func (s Status) Any() bool { return len(s.Pids) > 0 || len(s.CSIPids) > 0 }
+
+// CSIReady reports whether every process of the CSI stack runs.
+func (s Status) CSIReady() bool { return len(s.CSIPids) == len(csiComponentNames) }
 
 // Summary is one line: each component running or stopped, then readiness.
 func (s Status) Summary() string {
@@ -55,6 +65,11 @@ func (s Status) Summary() string {
 			parts = append(parts, name+"=stopped")
 		}
 	}
+	for _, name := range csiComponentNames {
+		if pid := s.CSIPids[name]; pid > 0 {
+			parts = append(parts, fmt.Sprintf("%s=%d", name, pid))
+		}
+	}
 	parts = append(parts, fmt.Sprintf("apiserver-ready=%t node-ready=%t", s.APIServer, s.Node))
 	return strings.Join(parts, " ")
 }
@@ -64,7 +79,7 @@ func (s Status) Summary() string {
 func (c Config) Processes() []int {
 	seen := map[int]bool{}
 	var pids []int
-	for _, name := range componentNames {
+	for _, name := range append(append([]string{}, componentNames...), csiComponentNames...) {
 		if pid := c.runningPid(name); pid > 0 && !seen[pid] {
 			seen[pid] = true
 			pids = append(pids, pid)

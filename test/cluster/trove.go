@@ -235,8 +235,9 @@ func describePod(p *corev1.Pod) string {
 	return s
 }
 
-// UpWithTrove brings the node up, loads the images and deploys Trove: what
-// `run` and the e2e suite start from. It returns the binaries it resolved.
+// UpWithTrove brings the node up with its CSI stack (StartCSI), loads the images and
+// deploys Trove: what `run` and the e2e suite start from. It returns the binaries it
+// resolved.
 func (c Config) UpWithTrove(ctx context.Context) (Binaries, error) {
 	if err := c.Up(ctx); err != nil {
 		return nil, err
@@ -244,6 +245,9 @@ func (c Config) UpWithTrove(ctx context.Context) (Binaries, error) {
 	bins, err := c.ResolveBinaries(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if err := c.StartCSI(ctx, bins); err != nil {
+		return nil, fmt.Errorf("starting the CSI stack: %w", err)
 	}
 	if err := c.LoadImages(ctx, bins); err != nil {
 		return nil, err

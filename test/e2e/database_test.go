@@ -229,7 +229,7 @@ func restoreNow(t *testing.T, c ctrl.Client, ns, name string, spec troveapi.Rest
 
 // initRepository creates the restic repository of a local backend on the node
 // (this machine). Workaround: `trove postgres-backup` does not create a missing
-// repository (functions.Step.RunBackup never calls EnsureRepository, unlike
+// repository (mover/functions Step.RunBackup never calls EnsureRepository, unlike
 // the node agent), so a first backup into a new Repository fails with
 // RepositoryMissing. Remove when the subcommands create it.
 func initRepository(t *testing.T, dir, password string) {

@@ -348,6 +348,18 @@ func TestDownLeavesMachineClean(t *testing.T) {
 		if strings.Contains(cmdline, cfg.StateDir+"/") || strings.Contains(cmdline, "--root-dir "+cfg.KubeletRoot) || strings.Contains(string(cgroups), "/kubepods") {
 			t.Errorf("process left: %s %s", p, cmdline)
 		}
+		// The CSI stack: the test driver and the sidecars, whatever their arguments.
+		argv0, _, _ := strings.Cut(string(b), "\x00")
+		switch filepath.Base(argv0) {
+		case "trove-csidriver", "csi-provisioner", "csi-snapshotter", "snapshot-controller":
+			t.Errorf("CSI process left: %s %s", p, cmdline)
+		}
+	}
+	// The driver's sockets: its CSI endpoint and the kubelet registration socket.
+	for _, sock := range []string{cfg.CSISocket(), filepath.Join(cfg.KubeletRoot, "plugins_registry", cluster.CSIDriverName+"-reg.sock")} {
+		if _, err := os.Lstat(sock); err == nil {
+			t.Errorf("CSI socket left: %s", sock)
+		}
 	}
 	if left := cfg.Leftovers(t.Context()); len(left) > 0 {
 		t.Errorf("the cluster package sees leftovers: %v", left)

@@ -24,7 +24,9 @@ import (
 const usage = `usage: go run ./test/cluster/cmd up|down|status|run|deploy
 
   up      bring the single-node cluster up (idempotent) and wait for the node to be Ready
-  deploy  up, then build and import Trove's images and apply deploy/ (dev overlay)
+  deploy  up, start the CSI stack (test driver csi.trove.dev, csi-provisioner,
+          csi-snapshotter, snapshot-controller; classes trove-csi), then build and
+          import Trove's images and apply deploy/ (dev overlay)
   run     deploy, plus the samples in deploy/samples; stay up until Ctrl-C, then down
   status  print what runs; exit status 1 unless the node is Ready
   down    stop everything and remove mounts, interfaces, iptables chains and state
@@ -117,6 +119,7 @@ Trove runs on a single-node cluster (up in %s).
   kubectl -n trove-demo get deploy,pods,repositories,backupconfigurations,backupsessions
   kubectl -n trove-system logs ds/trove-agent
   kubectl -n trove-system exec ds/trove-agent -- ls /var/lib/kubelet/pods
+  kubectl get csidriver,storageclass,volumesnapshotclass   # the CSI stack: trove-csi
 
 Component logs: %s (kept in %s after down).
 Press Ctrl-C to tear everything down (or run: go run ./test/cluster/cmd down).

@@ -16,9 +16,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"trove.dev/trove/functions"
-	"trove.dev/trove/functions/engines"
 	"trove.dev/trove/mover"
+	"trove.dev/trove/mover/functions"
+	"trove.dev/trove/mover/functions/engines"
 	"trove.dev/trove/mover/restic"
 	"trove.dev/trove/mover/stream"
 	"trove.dev/trove/mover/trampoline"

@@ -18,8 +18,8 @@ import (
 
 	"trove.dev/trove/apis/appbinding"
 	troveapi "trove.dev/trove/apis/v1alpha1"
-	"trove.dev/trove/functions/engines"
 	"trove.dev/trove/mover"
+	"trove.dev/trove/mover/functions/engines"
 	"trove.dev/trove/mover/restic"
 	"trove.dev/trove/mover/stream"
 )

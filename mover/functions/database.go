@@ -1,7 +1,7 @@
 // Package functions is the library behind the built-in Functions that the
 // trove binary runs as subcommands (postgres-backup, mysql-restore, ...):
 // database.go streams one database into or out of a repository through
-// package mover/stream with the commands of package functions/engines;
+// package mover/stream with the commands of package mover/functions/engines;
 // run.go reads the AppBinding, Repository and Secrets from the API, builds
 // the mover like the node agent does and writes the step's output file.
 package functions
@@ -16,8 +16,8 @@ import (
 	"strings"
 	"syscall"
 
-	"trove.dev/trove/functions/engines"
 	"trove.dev/trove/mover"
+	"trove.dev/trove/mover/functions/engines"
 	"trove.dev/trove/mover/stream"
 )
 

@@ -18,8 +18,8 @@ import (
 
 	"trove.dev/trove/apis/appbinding"
 	troveapi "trove.dev/trove/apis/v1alpha1"
-	"trove.dev/trove/functions"
 	"trove.dev/trove/mover"
+	"trove.dev/trove/mover/functions"
 	"trove.dev/trove/mover/restic"
 	"trove.dev/trove/test/controlplane"
 	"trove.dev/trove/test/dbserver"
