@@ -59,6 +59,10 @@ type Input struct {
 	Retries int32
 	// ActiveDeadline bounds the Job (the session's timeOut).
 	ActiveDeadline *metav1.Duration
+	// LocalBackend is the Repository's local backend, if it has one: its volume is
+	// mounted at its mountPath in every container (as the node agent mounts it), so
+	// the Functions reach the repository at mountPath/subPath.
+	LocalBackend *v1alpha1.LocalSpec
 	// AppBindingSecretName is the Secret of an AppBinding target; a step that is told the
 	// target's name may read it.
 	AppBindingSecretName string
@@ -106,12 +110,18 @@ func Build(in Input) (*Objects, error) {
 	if in.InterimVolumeTemplate != nil {
 		volumes = append(volumes, interimVolume(in.InterimVolumeTemplate))
 	}
+	if lb := in.LocalBackend; lb != nil {
+		volumes = append(volumes, corev1.Volume{Name: LocalBackendVolumeName, VolumeSource: *lb.VolumeSource.DeepCopy()})
+	}
 	volumeNames := make([]string, 0, len(volumes))
 	for i, v := range volumes {
 		if slices.Contains(volumeNames, v.Name) {
 			field := fmt.Sprintf("spec.volumes[%d].name", i)
-			if v.Name == variables.InterimVolumeName {
+			switch v.Name {
+			case variables.InterimVolumeName:
 				field = "interimVolumeTemplate"
+			case LocalBackendVolumeName:
+				field = "the Repository's local backend"
 			}
 			return nil, &TaskError{Task: task.Name, Field: field, Problem: fmt.Sprintf("duplicate volume %q", v.Name)}
 		}
@@ -143,6 +153,9 @@ func Build(in Input) (*Objects, error) {
 				continue
 			}
 			return nil, err
+		}
+		if lb := in.LocalBackend; lb != nil && !slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == LocalBackendVolumeName }) {
+			c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: LocalBackendVolumeName, MountPath: lb.MountPath})
 		}
 		resolvers = append(resolvers, r)
 		containers = append(containers, c)
@@ -269,6 +282,9 @@ func applyPodSettings(pod *corev1.PodSpec, ps v1alpha1.PodRuntimeSettings) {
 	pod.RuntimeClassName = ps.RuntimeClassName
 	pod.EnableServiceLinks = ps.EnableServiceLinks
 }
+
+// LocalBackendVolumeName is the pod volume of a Repository's local backend.
+const LocalBackendVolumeName = "trove-local-backend"
 
 // interimVolume is the scratch volume of interimVolumeTemplate: a generic ephemeral
 // volume, so its PVC is created with the pod and deleted with it.

@@ -120,6 +120,9 @@ func (req Request) build(task *v1alpha1.Task, functions map[string]*v1alpha1.Fun
 	if app != nil {
 		in.AppBindingSecretName = app.SecretName
 	}
+	if repo != nil && repo.Spec.Backend.Local != nil {
+		in.LocalBackend = repo.Spec.Backend.Local
+	}
 	builtins, err := variables.Builtins(facts)
 	if err != nil {
 		return nil, err

@@ -14,6 +14,10 @@ import (
 	"trove.dev/trove/test/images"
 )
 
+// PostgresMajor is the PostgreSQL whose host binaries make the dev node's
+// PostgreSQL images (Debian 12's postgresql package).
+const PostgresMajor = "15"
+
 // ctrBinary is containerd's client, from Debian's containerd package.
 const ctrBinary = "/usr/bin/ctr"
 
@@ -26,16 +30,25 @@ const (
 	samplesDir      = "deploy/samples"
 )
 
-// LoadImages builds the dev images (pause, busybox, trove with restic) and
-// imports them into the node's containerd.
+// LoadImages builds the dev images (pause, busybox, trove with restic, and
+// when this machine has Debian's PostgreSQL 15, trove-postgres and postgres)
+// and imports them into the node's containerd.
 func (c Config) LoadImages(ctx context.Context, bins Binaries) error {
 	start := time.Now()
-	files, err := images.BuildDev(ctx, images.DevOptions{
+	opts := images.DevOptions{
 		ModuleRoot: c.ModuleRoot,
 		OutDir:     c.path("images"),
 		Restic:     bins["restic"],
 		Busybox:    Busybox,
-	})
+	}
+	names := []string{images.PauseRef, images.BusyboxRef, images.TroveRef}
+	if pg, err := images.HostPostgres(PostgresMajor); err == nil {
+		opts.Postgres = &pg
+		names = append(names, images.TrovePostgresRef, images.PostgresRef)
+	} else {
+		c.logf("not building %s and %s: %v", images.TrovePostgresRef, images.PostgresRef, err)
+	}
+	files, err := images.BuildDev(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -44,7 +57,7 @@ func (c Config) LoadImages(ctx context.Context, bins Binaries) error {
 			return err
 		}
 	}
-	c.logf("images %s, %s, %s built and imported in %s", images.PauseRef, images.BusyboxRef, images.TroveRef, time.Since(start).Round(100*time.Millisecond))
+	c.logf("images %s built and imported in %s", strings.Join(names, ", "), time.Since(start).Round(100*time.Millisecond))
 	return nil
 }
 

@@ -18,10 +18,14 @@ type DevOptions struct {
 	Restic string
 	// Busybox is a static busybox; Debian's busybox-static installs /bin/busybox.
 	Busybox string
+	// Postgres, when set, also builds TrovePostgresRef and PostgresRef from
+	// this PostgreSQL installation (HostPostgres).
+	Postgres *PostgresInstall
 }
 
 // BuildDev builds the static trove and pause binaries and writes the dev node's
-// images (pause, busybox, trove) as OCI archives, returning their paths.
+// images (pause, busybox, trove, and with o.Postgres trove-postgres and
+// postgres) as OCI archives, returning their paths.
 func BuildDev(ctx context.Context, o DevOptions) ([]string, error) {
 	bin := filepath.Join(o.OutDir, "bin")
 	troveBin, pauseBin := filepath.Join(bin, "trove"), filepath.Join(bin, "pause")
@@ -39,8 +43,20 @@ func BuildDev(ctx context.Context, o DevOptions) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	imgs := []Image{Pause(pauseBin), busybox, trove}
+	if o.Postgres != nil {
+		tp, err := TrovePostgres(ctx, troveBin, o.Restic, o.Busybox, *o.Postgres)
+		if err != nil {
+			return nil, err
+		}
+		server, err := Postgres(ctx, o.Busybox, *o.Postgres)
+		if err != nil {
+			return nil, err
+		}
+		imgs = append(imgs, tp, server)
+	}
 	var files []string
-	for _, img := range []Image{Pause(pauseBin), busybox, trove} {
+	for _, img := range imgs {
 		repo, _, _ := strings.Cut(img.Name, ":")
 		file := filepath.Join(o.OutDir, "oci", path.Base(repo)+".tar")
 		if err := WriteFile(img, file); err != nil {

@@ -41,10 +41,14 @@ type File struct {
 	Link string
 }
 
-// Image is a single-layer image.
+// Image is an image of one layer (Files), or two when Base is set.
 type Image struct {
 	// Name is the full reference containerd stores, e.g. "trove.dev/trove:dev".
-	Name       string
+	Name string
+	// Base, when set, is written as a layer of its own below Files: the same
+	// files as another image's (e.g. Trove's) make the same layer, which
+	// containerd stores and unpacks once for both images.
+	Base       []File
 	Files      []File
 	Entrypoint []string
 	Cmd        []string
@@ -62,9 +66,17 @@ func WriteArchive(w io.Writer, img Image) error {
 	if img.Name == "" {
 		return fmt.Errorf("image has no name")
 	}
-	layer, diffID, err := buildLayer(img.Files)
-	if err != nil {
-		return fmt.Errorf("image %s: %w", img.Name, err)
+	var layers [][]byte
+	var diffIDs []string
+	for _, files := range [][]File{img.Base, upperFiles(img.Base, img.Files)} {
+		if len(files) == 0 {
+			continue
+		}
+		layer, diffID, err := buildLayer(files)
+		if err != nil {
+			return fmt.Errorf("image %s: %w", img.Name, err)
+		}
+		layers, diffIDs = append(layers, layer), append(diffIDs, diffID)
 	}
 	config, err := json.Marshal(map[string]any{
 		"architecture": runtime.GOARCH,
@@ -76,18 +88,21 @@ func WriteArchive(w io.Writer, img Image) error {
 			"Env":        append([]string{"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"}, img.Env...),
 			"WorkingDir": img.WorkingDir,
 		},
-		"rootfs": map[string]any{"type": "layers", "diff_ids": []string{diffID}},
+		"rootfs": map[string]any{"type": "layers", "diff_ids": diffIDs},
 	})
 	if err != nil {
 		return err
 	}
 	configDesc := descriptorOf("application/vnd.oci.image.config.v1+json", config)
-	layerDesc := descriptorOf("application/vnd.oci.image.layer.v1.tar", layer)
+	var layerDescs []descriptor
+	for _, layer := range layers {
+		layerDescs = append(layerDescs, descriptorOf("application/vnd.oci.image.layer.v1.tar", layer))
+	}
 	manifest, err := json.Marshal(map[string]any{
 		"schemaVersion": 2,
 		"mediaType":     "application/vnd.oci.image.manifest.v1+json",
 		"config":        configDesc,
-		"layers":        []descriptor{layerDesc},
+		"layers":        layerDescs,
 	})
 	if err != nil {
 		return err
@@ -116,8 +131,13 @@ func WriteArchive(w io.Writer, img Image) error {
 		{"oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`)},
 		{"index.json", index},
 		{"blobs/sha256/" + strings.TrimPrefix(configDesc.Digest, "sha256:"), config},
-		{"blobs/sha256/" + strings.TrimPrefix(layerDesc.Digest, "sha256:"), layer},
 		{"blobs/sha256/" + strings.TrimPrefix(manifestDesc.Digest, "sha256:"), manifest},
+	}
+	for i, layer := range layers {
+		entries = append(entries, struct {
+			name string
+			data []byte
+		}{"blobs/sha256/" + strings.TrimPrefix(layerDescs[i].Digest, "sha256:"), layer})
 	}
 	for _, dir := range []string{"blobs/", "blobs/sha256/"} {
 		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: dir, Mode: 0o755, ModTime: epoch}); err != nil {
@@ -155,6 +175,26 @@ func descriptorOf(mediaType string, blob []byte) descriptor {
 func digest(b []byte) string {
 	sum := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// upperFiles drops from files those the base layer has already, identical.
+func upperFiles(base, files []File) []File {
+	if len(base) == 0 {
+		return files
+	}
+	have := map[string]File{}
+	for _, f := range base {
+		have[path.Clean("/"+f.Path)] = f
+	}
+	var out []File
+	for _, f := range files {
+		b, ok := have[path.Clean("/"+f.Path)]
+		if ok && b.HostPath == f.HostPath && b.Link == f.Link && b.Mode == f.Mode && bytes.Equal(b.Data, f.Data) && (b.Data == nil) == (f.Data == nil) {
+			continue
+		}
+		out = append(out, f)
+	}
+	return out
 }
 
 // buildLayer returns the tar of files (parent directories added) and its

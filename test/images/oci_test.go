@@ -45,6 +45,75 @@ func blob(t *testing.T, files map[string][]byte, digest string) []byte {
 	return b
 }
 
+// TestWriteArchiveWithBase: Base is a layer of its own below Files, and files
+// the base has already (identical) are not repeated in the upper layer.
+func TestWriteArchiveWithBase(t *testing.T) {
+	base := []File{{Path: "/bin/sh", Link: "/bin/busybox"}, {Path: "/etc/motd", Data: []byte("base\n")}}
+	img := Image{Name: "trove.dev/two:dev", Base: base, Files: []File{
+		{Path: "/bin/sh", Link: "/bin/busybox"},
+		{Path: "/etc/motd", Data: []byte("upper\n")},
+		{Path: "/usr/local/bin/tool", Data: []byte("#!/bin/sh\n")},
+	}}
+	var buf bytes.Buffer
+	if err := WriteArchive(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	files := readArchive(t, buf.Bytes())
+	var index struct {
+		Manifests []descriptor `json:"manifests"`
+	}
+	if err := json.Unmarshal(files["index.json"], &index); err != nil || len(index.Manifests) != 1 {
+		t.Fatalf("index: %v %s", err, files["index.json"])
+	}
+	var manifest struct {
+		Config descriptor   `json:"config"`
+		Layers []descriptor `json:"layers"`
+	}
+	if err := json.Unmarshal(blob(t, files, index.Manifests[0].Digest), &manifest); err != nil {
+		t.Fatal(err)
+	}
+	if len(manifest.Layers) != 2 {
+		t.Fatalf("%d layers, want 2", len(manifest.Layers))
+	}
+	_, baseID, err := buildLayer(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if manifest.Layers[0].Digest != baseID {
+		t.Fatalf("lower layer %s, want the base's %s", manifest.Layers[0].Digest, baseID)
+	}
+	var config struct {
+		RootFS struct {
+			DiffIDs []string `json:"diff_ids"`
+		} `json:"rootfs"`
+	}
+	if err := json.Unmarshal(blob(t, files, manifest.Config.Digest), &config); err != nil {
+		t.Fatal(err)
+	}
+	if len(config.RootFS.DiffIDs) != 2 || config.RootFS.DiffIDs[0] != baseID || config.RootFS.DiffIDs[1] != manifest.Layers[1].Digest {
+		t.Fatalf("diff_ids %v, layers %+v", config.RootFS.DiffIDs, manifest.Layers)
+	}
+	upper := map[string]string{}
+	tr := tar.NewReader(bytes.NewReader(blob(t, files, manifest.Layers[1].Digest)))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(tr)
+		upper[h.Name] = string(b)
+	}
+	if _, ok := upper["bin/sh"]; ok {
+		t.Errorf("the upper layer repeats the base's /bin/sh: %v", upper)
+	}
+	if upper["etc/motd"] != "upper\n" || upper["usr/local/bin/tool"] != "#!/bin/sh\n" {
+		t.Errorf("upper layer: %v", upper)
+	}
+}
+
 func TestWriteArchive(t *testing.T) {
 	img := Image{
 		Name: "trove.dev/test:dev",
