@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -251,7 +252,12 @@ func (s *Step) mover(ctx context.Context, c client.Reader, prio stream.Priority)
 	if bin == "" {
 		bin = "restic"
 	}
-	return restic.New(restic.Config{Binary: bin, Backend: backend, Secret: sec.Data, CacheDir: cache,
+	// A bare name is looked up in PATH (exec runs a name with a slash as a path).
+	path, err := exec.LookPath(bin)
+	if err != nil {
+		return nil, fmt.Errorf("finding restic (--restic=%s): %w", bin, err)
+	}
+	return restic.New(restic.Config{Binary: path, Backend: backend, Secret: sec.Data, CacheDir: cache,
 		Throttle: restic.Throttle{Nice: prio.Nice, IOClass: prio.IOClass, IOClassData: prio.IOClassData}})
 }
 
@@ -266,9 +272,14 @@ func (s *Step) RunBackup(ctx context.Context, c client.Reader) error {
 		var t *target
 		if t, err = s.resolve(ctx, c); err == nil {
 			var res *BackupResult
-			res, err = BackupDatabase(ctx, t.m, t.db, BackupOptions{Host: s.Hostname, Priority: t.prio, Tags: []string{
-				TagNamespace + s.Namespace, TagTarget + string(troveapi.KindAppBinding) + "/" + s.AppBinding,
-				TagSession + s.BackupSession, TagRepository + s.Repository}})
+			// Like the node agent: the first backup creates the repository (race-safe).
+			if _, err = t.m.EnsureRepository(ctx); err != nil {
+				err = fmt.Errorf("creating the repository: %w", err)
+			} else {
+				res, err = BackupDatabase(ctx, t.m, t.db, BackupOptions{Host: s.Hostname, Priority: t.prio, Tags: []string{
+					TagNamespace + s.Namespace, TagTarget + string(troveapi.KindAppBinding) + "/" + s.AppBinding,
+					TagSession + s.BackupSession, TagRepository + s.Repository}})
+			}
 			if err == nil {
 				stats.Snapshots = []troveapi.SnapshotStats{snapshotStats(res)}
 			}

@@ -75,11 +75,11 @@ func TestSubcommandSteps(t *testing.T) {
 			Local: &troveapi.LocalSpec{MountPath: repoDir, SubPath: "pg", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/srv"}}}}}}))
 	require.NoError(t, c.Create(ctx, ab))
 
-	// The Job engine creates the repository before the first step runs; here, by hand.
-	m, err := restic.New(restic.Config{Binary: objectstore.Binary(t, "restic"), Backend: restic.BackendSpec{Local: &restic.LocalBackend{Path: filepath.Join(repoDir, "pg")}},
+	// The first backup step creates the repository; restic is found in PATH, as in a Job.
+	resticBin := objectstore.Binary(t, "restic")
+	t.Setenv("PATH", filepath.Dir(resticBin)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	m, err := restic.New(restic.Config{Binary: resticBin, Backend: restic.BackendSpec{Local: &restic.LocalBackend{Path: filepath.Join(repoDir, "pg")}},
 		Secret: map[string][]byte{restic.KeyResticPassword: []byte(repoPassword)}})
-	require.NoError(t, err)
-	_, err = m.EnsureRepository(ctx)
 	require.NoError(t, err)
 
 	out := t.TempDir()
@@ -90,7 +90,7 @@ func TestSubcommandSteps(t *testing.T) {
 		return &functions.Step{Subcommand: sub, Engine: engine, Namespace: ns.Name, AppBinding: "shop-db", Repository: "repo",
 			RepositoryNamespace: ns.Name, RepositorySecret: "repo-secret", Hostname: "host-0", Args: "--dbname=shop", OutputDir: out,
 			EnableCache: true, CacheDir: t.TempDir(), Nice: "5", IONiceClass: "2", IONiceClassData: "7",
-			Restic: objectstore.Binary(t, "restic"), BackupSession: "shop-backup-1", Snapshot: "latest"}
+			Restic: "restic", BackupSession: "shop-backup-1", Snapshot: "latest"}
 	}
 
 	require.NoError(t, step("postgres-backup", "postgres").RunBackup(ctx, c))

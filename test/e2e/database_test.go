@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -106,7 +105,7 @@ insert into items select g, 'item ' || md5(g::text), g * 1.25, date '2024-01-01'
 	must(t, c.Create(ctx, app))
 	resticPassword := randomHex(16)
 	must(t, c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "repo"}, StringData: map[string]string{"RESTIC_PASSWORD": resticPassword}}))
-	initRepository(t, "/var/lib/trove/repositories/"+ns, resticPassword)
+	t.Cleanup(func() { _ = os.RemoveAll("/var/lib/trove/repositories/" + ns) }) // the first backup creates it
 	must(t, c.Create(ctx, &troveapi.Repository{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "repo"}, Spec: troveapi.RepositorySpec{Backend: troveapi.Backend{
 		StorageSecretName: "repo",
 		Local: &troveapi.LocalSpec{MountPath: "/var/lib/trove/repositories", SubPath: ns,
@@ -225,21 +224,6 @@ func restoreNow(t *testing.T, c ctrl.Client, ns, name string, spec troveapi.Rest
 	t.Logf("restore session %s succeeded %s after it was created; Job ran %s; status: %s", name, time.Since(start).Round(100*time.Millisecond), jobDuration(t, c, ns, name), jsonOf(restore.Status))
 	checkJobImages(t, c, ns, name, images.TrovePostgresRef)
 	return restore
-}
-
-// initRepository creates the restic repository of a local backend on the node
-// (this machine). Workaround: `trove postgres-backup` does not create a missing
-// repository (mover/functions Step.RunBackup never calls EnsureRepository, unlike
-// the node agent), so a first backup into a new Repository fails with
-// RepositoryMissing. Remove when the subcommands create it.
-func initRepository(t *testing.T, dir, password string) {
-	t.Helper()
-	cmd := exec.CommandContext(t.Context(), bins["restic"], "init", "--repo", dir)
-	cmd.Env = append(os.Environ(), "RESTIC_PASSWORD="+password)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("restic init %s: %v: %s", dir, err, out)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 }
 
 // postgresPod runs the PostgreSQL image as its non-root user, data in an emptyDir.

@@ -86,14 +86,7 @@ func TrovePostgres(ctx context.Context, troveBin, resticBin, busybox string, pg 
 	if err != nil {
 		return Image{}, err
 	}
-	extra := append([]File{
-		// Workaround: `trove postgres-backup --restic=restic` (the flag's default)
-		// execs "restic" relative to the working directory instead of looking it
-		// up in PATH (mover/functions/run.go hands the name to restic.New, which runs it
-		// as the path). The container starts in /, so /restic makes the default
-		// work. Remove it when the subcommands resolve --restic with LookPath.
-		{Path: "/restic", Link: "/usr/local/bin/restic"},
-	}, pg.pathLinks(postgresClientTools)...)
+	extra := pg.pathLinks(postgresClientTools)
 	img, err := FromHostBinaries(ctx, TrovePostgresRef, busybox, pg.programs(postgresClientTools), extra, []string{"/usr/local/bin/trove"})
 	if err != nil {
 		return Image{}, fmt.Errorf("image %s: %w", TrovePostgresRef, err)
