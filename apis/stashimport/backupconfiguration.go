@@ -50,19 +50,7 @@ func convertBackupConfiguration(spec *fields, rep *ObjectReport) client.Object {
 	s.RuntimeSettings = runtimeSettings(spec)
 	tempDir(spec)
 	s.InterimVolumeTemplate = interimVolume(spec)
-	if h := spec.child("hooks"); h != nil {
-		s.Hooks = &troveapi.BackupHooks{}
-		if p := h.child("preBackup"); p != nil {
-			s.Hooks.PreBackup = preHook(p)
-		}
-		if p := h.child("postBackup"); p != nil {
-			s.Hooks.PostBackup = postHook(p)
-		}
-		h.leftovers()
-		if s.Hooks.PreBackup == nil && s.Hooks.PostBackup == nil {
-			s.Hooks = nil
-		}
-	}
+	s.Hooks = backupHooks(spec)
 	s.BackupHistoryLimit = spec.int32p("backupHistoryLimit", 0, 1000)
 	s.TimeOut = timeOut(spec)
 	if r := spec.child("retryConfig"); r != nil {
@@ -146,4 +134,24 @@ func mountPaths(t *fields) map[string]bool {
 	}
 	t.rep.unmapped(t.at("volumeMounts"), "Trove reads volumes through the node agent and needs no mounts; dropped")
 	return out
+}
+
+// backupHooks maps spec.hooks (preBackup, postBackup); nil when there are none.
+func backupHooks(spec *fields) *troveapi.BackupHooks {
+	h := spec.child("hooks")
+	if h == nil {
+		return nil
+	}
+	hooks := &troveapi.BackupHooks{}
+	if p := h.child("preBackup"); p != nil {
+		hooks.PreBackup = preHook(p)
+	}
+	if p := h.child("postBackup"); p != nil {
+		hooks.PostBackup = postHook(p)
+	}
+	h.leftovers()
+	if hooks.PreBackup == nil && hooks.PostBackup == nil {
+		return nil
+	}
+	return hooks
 }

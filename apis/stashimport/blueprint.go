@@ -40,19 +40,7 @@ func convertBackupBlueprint(spec *fields, rep *ObjectReport) client.Object {
 	s.RuntimeSettings = runtimeSettings(spec)
 	tempDir(spec)
 	s.InterimVolumeTemplate = interimVolume(spec)
-	if h := spec.child("hooks"); h != nil {
-		s.Hooks = &troveapi.BackupHooks{}
-		if p := h.child("preBackup"); p != nil {
-			s.Hooks.PreBackup = preHook(p)
-		}
-		if p := h.child("postBackup"); p != nil {
-			s.Hooks.PostBackup = postHook(p)
-		}
-		h.leftovers()
-		if s.Hooks.PreBackup == nil && s.Hooks.PostBackup == nil {
-			s.Hooks = nil
-		}
-	}
+	s.Hooks = backupHooks(spec)
 	s.BackupHistoryLimit = spec.int32p("backupHistoryLimit", 0, 1000)
 	s.TimeOut = timeOut(spec)
 	spec.drop("driver", "a Trove BackupBlueprint reads volumes live; set target.source: Snapshot on the configurations it makes if needed; dropped")

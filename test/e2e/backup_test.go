@@ -103,6 +103,31 @@ func dataPod(t *testing.T, c ctrl.Client, ns, name, claim, script string) {
 	}))
 }
 
+// testNamespace creates a namespace for one test and deletes it afterwards.
+func testNamespace(t *testing.T, c ctrl.Client, prefix string) string {
+	t.Helper()
+	ctx := t.Context()
+	ns := prefix + randomHex(3)
+	must(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
+	t.Cleanup(func() {
+		_ = c.Delete(context.WithoutCancel(ctx), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+	})
+	return ns
+}
+
+// localRepository creates the Repository "repo" of ns, a local backend in the agent's
+// repositories directory on the node, and its storage Secret "repo".
+func localRepository(t *testing.T, c ctrl.Client, ns, password string) {
+	t.Helper()
+	ctx := t.Context()
+	must(t, c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "repo"}, StringData: map[string]string{"RESTIC_PASSWORD": password}}))
+	must(t, c.Create(ctx, &troveapi.Repository{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "repo"}, Spec: troveapi.RepositorySpec{Backend: troveapi.Backend{
+		StorageSecretName: "repo",
+		Local: &troveapi.LocalSpec{MountPath: "/var/lib/trove/repositories", SubPath: ns,
+			VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/lib/trove/repositories"}}},
+	}}}))
+}
+
 func nodeName(t *testing.T, c ctrl.Client) string {
 	t.Helper()
 	var nodes corev1.NodeList
@@ -134,20 +159,11 @@ func waitFor(t *testing.T, what string, within time.Duration, ok func() (bool, s
 func TestBackupAndRestoreThroughTheAgent(t *testing.T) {
 	c := troveClient(t)
 	ctx := t.Context()
-	ns := "e2e-backup-" + randomHex(3)
-	must(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
-	t.Cleanup(func() {
-		_ = c.Delete(context.WithoutCancel(ctx), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
-	})
+	ns := testNamespace(t, c, "e2e-backup-")
 	node := nodeName(t, c)
 	marker := randomHex(8)
 
-	must(t, c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "repo"}, StringData: map[string]string{"RESTIC_PASSWORD": randomHex(16)}}))
-	must(t, c.Create(ctx, &troveapi.Repository{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "repo"}, Spec: troveapi.RepositorySpec{Backend: troveapi.Backend{
-		StorageSecretName: "repo",
-		Local: &troveapi.LocalSpec{MountPath: "/var/lib/trove/repositories", SubPath: ns,
-			VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/lib/trove/repositories"}}},
-	}}}))
+	localRepository(t, c, ns, randomHex(16))
 	localPVC(t, c, ns, "source", node)
 	dataPod(t, c, ns, "writer", "source", fmt.Sprintf("echo %s > /data/a.txt && mkdir -p /data/sub && echo nested > /data/sub/b.txt && echo pv-%s > /pv/c.txt", marker, marker))
 	must(t, cfg.WaitPodsRunning(ctx, ns, "", 2*time.Minute))
@@ -223,17 +239,8 @@ func TestBackupAndRestoreThroughTheAgent(t *testing.T) {
 func TestScheduledBackupsRunEveryMinute(t *testing.T) {
 	c := troveClient(t)
 	ctx := t.Context()
-	ns := "e2e-schedule-" + randomHex(3)
-	must(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
-	t.Cleanup(func() {
-		_ = c.Delete(context.WithoutCancel(ctx), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
-	})
-	must(t, c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "repo"}, StringData: map[string]string{"RESTIC_PASSWORD": randomHex(16)}}))
-	must(t, c.Create(ctx, &troveapi.Repository{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "repo"}, Spec: troveapi.RepositorySpec{Backend: troveapi.Backend{
-		StorageSecretName: "repo",
-		Local: &troveapi.LocalSpec{MountPath: "/var/lib/trove/repositories", SubPath: ns,
-			VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/lib/trove/repositories"}}},
-	}}}))
+	ns := testNamespace(t, c, "e2e-schedule-")
+	localRepository(t, c, ns, randomHex(16))
 	must(t, c.Create(ctx, &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"},
 		Spec: corev1.PodSpec{TerminationGracePeriodSeconds: new(int64), Containers: []corev1.Container{{
@@ -362,19 +369,10 @@ func sessionPods(t *testing.T, c ctrl.Client, ns, session string) int {
 func TestUnmountedPVCAndRestoreIntoANewPVC(t *testing.T) {
 	c := troveClient(t)
 	ctx := t.Context()
-	ns := "e2e-unmounted-" + randomHex(3)
-	must(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
-	t.Cleanup(func() {
-		_ = c.Delete(context.WithoutCancel(ctx), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
-	})
+	ns := testNamespace(t, c, "e2e-unmounted-")
 	node := nodeName(t, c)
 	marker := randomHex(8)
-	must(t, c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "repo"}, StringData: map[string]string{"RESTIC_PASSWORD": randomHex(16)}}))
-	must(t, c.Create(ctx, &troveapi.Repository{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "repo"}, Spec: troveapi.RepositorySpec{Backend: troveapi.Backend{
-		StorageSecretName: "repo",
-		Local: &troveapi.LocalSpec{MountPath: "/var/lib/trove/repositories", SubPath: ns,
-			VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/lib/trove/repositories"}}},
-	}}}))
+	localRepository(t, c, ns, randomHex(16))
 
 	// A job-like pod fills the claim and ends: afterwards no pod mounts it.
 	localPVC(t, c, ns, "orphan", node)

@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -37,18 +36,6 @@ func csiClient(t *testing.T) ctrl.Client {
 	c, err := ctrl.New(rc, ctrl.Options{Scheme: s})
 	must(t, err)
 	return c
-}
-
-// csiNamespace creates a namespace for one test and deletes it afterwards.
-func csiNamespace(t *testing.T, c ctrl.Client, prefix string) string {
-	t.Helper()
-	ctx := t.Context()
-	ns := prefix + randomHex(3)
-	must(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
-	t.Cleanup(func() {
-		_ = c.Delete(context.WithoutCancel(ctx), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
-	})
-	return ns
 }
 
 // csiClaim is a claim on the test driver's StorageClass, optionally from a VolumeSnapshot.
@@ -156,7 +143,7 @@ func podExec(t *testing.T, ns, pod, script string) {
 func TestCSIStack(t *testing.T) {
 	c := csiClient(t)
 	ctx := t.Context()
-	ns := csiNamespace(t, c, "e2e-csi-")
+	ns := testNamespace(t, c, "e2e-csi-")
 	before, after := randomHex(8), randomHex(8)
 
 	start := time.Now()
@@ -268,16 +255,11 @@ func sessionObjects(t *testing.T, c ctrl.Client, ns, session string) []string {
 func TestCSISnapshotBackupAndRestore(t *testing.T) {
 	c := csiClient(t)
 	ctx := t.Context()
-	ns := csiNamespace(t, c, "e2e-csi-backup-")
+	ns := testNamespace(t, c, "e2e-csi-backup-")
 	markerA, markerB := randomHex(8), randomHex(8)
 	session := "snap-" + randomHex(3)
 
-	must(t, c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "repo"}, StringData: map[string]string{"RESTIC_PASSWORD": randomHex(16)}}))
-	must(t, c.Create(ctx, &troveapi.Repository{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "repo"}, Spec: troveapi.RepositorySpec{Backend: troveapi.Backend{
-		StorageSecretName: "repo",
-		Local: &troveapi.LocalSpec{MountPath: "/var/lib/trove/repositories", SubPath: ns,
-			VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/lib/trove/repositories"}}},
-	}}}))
+	localRepository(t, c, ns, randomHex(16))
 
 	// A StatefulSet with one replica and a claim template on the test driver.
 	labels := map[string]string{"app": "db"}

@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -39,11 +38,7 @@ func TestDatabaseBackupAndRestore(t *testing.T) {
 	}
 	c := troveClient(t)
 	ctx := t.Context()
-	ns := "e2e-database-" + randomHex(3)
-	must(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
-	t.Cleanup(func() {
-		_ = c.Delete(context.WithoutCancel(ctx), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
-	})
+	ns := testNamespace(t, c, "e2e-database-")
 	// The optional AppBinding CRD (no KubeDB here); applying it again changes nothing.
 	crd := filepath.Join(cfg.ModuleRoot, "deploy/optional/appbinding-crd.yaml")
 	if out, err := cfg.Kubectl(ctx, bins, "apply", "--server-side", "-f", crd); err != nil {
@@ -104,13 +99,8 @@ insert into items select g, 'item ' || md5(g::text), g * 1.25, date '2024-01-01'
 	}}
 	must(t, c.Create(ctx, app))
 	resticPassword := randomHex(16)
-	must(t, c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "repo"}, StringData: map[string]string{"RESTIC_PASSWORD": resticPassword}}))
+	localRepository(t, c, ns, resticPassword)
 	t.Cleanup(func() { _ = os.RemoveAll("/var/lib/trove/repositories/" + ns) }) // the first backup creates it
-	must(t, c.Create(ctx, &troveapi.Repository{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "repo"}, Spec: troveapi.RepositorySpec{Backend: troveapi.Backend{
-		StorageSecretName: "repo",
-		Local: &troveapi.LocalSpec{MountPath: "/var/lib/trove/repositories", SubPath: ns,
-			VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/lib/trove/repositories"}}},
-	}}}))
 	target := troveapi.TargetRef{APIVersion: "appcatalog.appscode.com/v1alpha1", Kind: troveapi.KindAppBinding, Name: "pg"}
 	// No task: the AppBinding's type and version pick postgres-backup-15 (pg_dumpall).
 	must(t, c.Create(ctx, &troveapi.BackupConfiguration{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "pg"}, Spec: troveapi.BackupConfigurationSpec{
