@@ -69,8 +69,21 @@ test: test-go e2e ## Run every test tier: unit, integration (real apiserver, res
 binaries: ## Build (once) every pinned binary the tests use.
 	$(BIN) controller-gen $(TEST_BINARIES) >/dev/null
 
+# Debian packages the database Functions' tests run as real servers (test/dbserver).
+DB_PACKAGES := postgresql mariadb-server redis-server
+
+.PHONY: test-deps
+test-deps: ## Install the database servers the tests use (Debian packages; apt-get as root).
+	@missing=$$(for p in $(DB_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+			echo "test-deps: missing Debian packages: $$missing (install them: apt-get install -y $$missing)"; exit 1; fi; \
+		echo "test-deps: installing $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
 .PHONY: test-go
-test-go: binaries ## Unit and integration tests.
+test-go: binaries test-deps ## Unit and integration tests.
 	go test $(GO_TEST_FLAGS) -timeout 30m ./...
 
 .PHONY: e2e

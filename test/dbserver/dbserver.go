@@ -60,13 +60,13 @@ func need(t testing.TB, path, what string) string {
 	if strings.Contains(path, "*") {
 		m, _ := filepath.Glob(path)
 		if len(m) == 0 {
-			t.Fatalf("%s is not installed (no %s): run `apt-get install -y %s` (CI installs it in .ci/run)", what, path, AptPackages)
+			t.Fatalf("%s is not installed (no %s): run `apt-get install -y %s` (make test installs it)", what, path, AptPackages)
 		}
 		return m[len(m)-1]
 	}
 	p, err := exec.LookPath(path)
 	if err != nil {
-		t.Fatalf("%s is not installed (%s not found): run `apt-get install -y %s` (CI installs it in .ci/run)", what, path, AptPackages)
+		t.Fatalf("%s is not installed (%s not found): run `apt-get install -y %s` (make test installs it)", what, path, AptPackages)
 	}
 	return p
 }
