@@ -94,5 +94,5 @@ e2e: ## End-to-end tests on a real single-node cluster (needs Linux and root; sk
 	go test -tags e2e $(GO_TEST_FLAGS) -timeout 45m -v ./test/e2e/...
 
 .PHONY: bench
-bench: binaries ## Run the benchmarks (not tests) and print their tables.
+bench: binaries test-deps ## Run the benchmarks (not tests) and print their tables.
 	go test -tags bench -count=1 -timeout 90m -v -run 'Bench' ./test/bench/...
