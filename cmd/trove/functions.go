@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
@@ -21,11 +22,55 @@ var databaseFunctions = []struct{ engine, argsFlag string }{
 }
 
 func newDatabaseCommands() []*cobra.Command {
-	var cmds []*cobra.Command
+	cmds := []*cobra.Command{newClusterBackupCommand()}
 	for _, f := range databaseFunctions {
 		cmds = append(cmds, newDatabaseCommand(f.engine, f.argsFlag, true), newDatabaseCommand(f.engine, f.argsFlag, false))
 	}
 	return cmds
+}
+
+// newClusterBackupCommand is `trove cluster-backup`: the selected resources as clean
+// YAML into a repository.
+func newClusterBackupCommand() *cobra.Command {
+	s := &functions.Step{Subcommand: "cluster-backup"}
+	var resources, namespaces, selector string
+	cmd := &cobra.Command{
+		Use:   s.Subcommand,
+		Short: "Back up cluster resources as clean YAML (no status, managedFields, resourceVersion, uid) into a repository",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctrl.SetLogger(logr.Discard())
+			cfg, err := ctrl.GetConfig()
+			if err != nil {
+				return s.Fail(true, fmt.Errorf("loading the kubeconfig: %w", err))
+			}
+			c, err := client.New(cfg, client.Options{Scheme: newScheme()})
+			if err != nil {
+				return s.Fail(true, fmt.Errorf("creating the API client: %w", err))
+			}
+			return s.RunClusterBackup(cmd.Context(), cfg, c, functions.ClusterOptions{
+				Resources: splitList(resources), Namespaces: splitList(namespaces), LabelSelector: selector})
+		},
+	}
+	s.BindCommon(cmd.Flags())
+	fl := cmd.Flags()
+	fl.StringVar(&s.Namespace, "namespace", "", "namespace of the session (and default of the Repository's)")
+	fl.StringVar(&s.BackupSession, "backup-session", "", "the BackupSession this step belongs to (a snapshot tag)")
+	fl.StringVar(&resources, "resources", "", "comma-separated resources (deployments, deployments.apps, ...); empty: every listable one but events")
+	fl.StringVar(&selector, "label-selector", "", "only objects with these labels (a label selector)")
+	fl.StringVar(&namespaces, "namespaces", "", "comma-separated namespaces; empty: all, and cluster-scoped resources too")
+	return cmd
+}
+
+// splitList splits a comma-separated flag, dropping blanks.
+func splitList(v string) []string {
+	var out []string
+	for _, f := range strings.Split(v, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 func newDatabaseCommand(engine, argsFlag string, backup bool) *cobra.Command {
@@ -55,22 +100,11 @@ func newDatabaseCommand(engine, argsFlag string, backup bool) *cobra.Command {
 			return s.RunRestore(cmd.Context(), c)
 		},
 	}
+	s.BindCommon(cmd.Flags())
 	fl := cmd.Flags()
 	fl.StringVar(&s.Namespace, "namespace", "", "namespace of the AppBinding (and of the session)")
 	fl.StringVar(&s.AppBinding, "app-binding", "", "the AppBinding that says how to reach the database")
-	fl.StringVar(&s.Repository, "repository", "", "the Repository to back up into or restore from")
-	fl.StringVar(&s.RepositoryNamespace, "repository-namespace", "", "the Repository's namespace (default --namespace)")
-	fl.StringVar(&s.RepositorySecret, "repository-secret", "", "the Repository's storage Secret (default its spec.backend.storageSecretName)")
-	fl.StringVar(&s.Hostname, "hostname", "", "restic host of the snapshot; names the output file")
 	fl.StringVar(&s.Args, argsFlag, "", "extra arguments for the "+engine+" tools, split like a shell would")
-	fl.StringVar(&s.OutputDir, "output-dir", "/tmp/output", "directory of the step's output file <subcommand>-<hostname>.json")
-	fl.BoolVar(&s.EnableCache, "enable-cache", true, "keep a restic cache in --cache-dir")
-	fl.StringVar(&s.CacheDir, "cache-dir", "/tmp/restic-cache", "restic cache directory")
-	fl.IntVar(&s.MaxConnections, "max-connections", 0, "restic backend connections (GCS, Azure, B2); 0 keeps restic's default")
-	fl.StringVar(&s.Nice, "nice", "", "CPU nice value (-20..19) of restic and the database tool; empty keeps it")
-	fl.StringVar(&s.IONiceClass, "ionice-class", "", "I/O class (1 realtime, 2 best-effort, 3 idle) of restic and the database tool")
-	fl.StringVar(&s.IONiceClassData, "ionice-class-data", "", "I/O class data (0..7)")
-	fl.StringVar(&s.Restic, "restic", "restic", "the restic binary (a name is looked up in PATH)")
 	if backup {
 		fl.StringVar(&s.BackupSession, "backup-session", "", "the BackupSession this step belongs to (a snapshot tag)")
 	} else {

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -58,6 +60,23 @@ type Step struct {
 	Restic                                            string
 	BackupSession                                     string
 	RestoreSession, SourceHostname, Snapshot          string
+}
+
+// BindCommon binds the flags every step shares: the Repository, host, output, cache,
+// connections, priorities and restic.
+func (s *Step) BindCommon(fl *pflag.FlagSet) {
+	fl.StringVar(&s.Repository, "repository", "", "the Repository to back up into or restore from")
+	fl.StringVar(&s.RepositoryNamespace, "repository-namespace", "", "the Repository's namespace (default --namespace)")
+	fl.StringVar(&s.RepositorySecret, "repository-secret", "", "the Repository's storage Secret (default its spec.backend.storageSecretName)")
+	fl.StringVar(&s.Hostname, "hostname", "", "restic host of the snapshot; names the output file")
+	fl.StringVar(&s.OutputDir, "output-dir", "/tmp/output", "directory of the step's output file <subcommand>-<hostname>.json")
+	fl.BoolVar(&s.EnableCache, "enable-cache", true, "keep a restic cache in --cache-dir")
+	fl.StringVar(&s.CacheDir, "cache-dir", "/tmp/restic-cache", "restic cache directory")
+	fl.IntVar(&s.MaxConnections, "max-connections", 0, "restic backend connections (GCS, Azure, B2); 0 keeps restic's default")
+	fl.StringVar(&s.Nice, "nice", "", "CPU nice value (-20..19) of restic and the step's tools; empty keeps it")
+	fl.StringVar(&s.IONiceClass, "ionice-class", "", "I/O class (1 realtime, 2 best-effort, 3 idle) of restic and the step's tools")
+	fl.StringVar(&s.IONiceClassData, "ionice-class-data", "", "I/O class data (0..7)")
+	fl.StringVar(&s.Restic, "restic", "restic", "the restic binary (a name is looked up in PATH)")
 }
 
 // Validate checks what the flags must say.
