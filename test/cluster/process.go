@@ -45,8 +45,16 @@ func (c Config) start(comp component) error {
 		return fmt.Errorf("starting %s: %w", comp.name, err)
 	}
 	pid := cmd.Process.Pid
-	// Reap it if it exits while we are still running, so it never lingers as a zombie.
-	go func() { _ = cmd.Wait() }()
+	// Reap it if it exits while we are still running, so it never lingers as a zombie,
+	// and say in its log how it ended.
+	logPath := c.LogFile(comp.name)
+	go func() {
+		err := cmd.Wait()
+		if f, ferr := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND, 0); ferr == nil {
+			fmt.Fprintf(f, "==== %s: %s exited: %v\n", time.Now().UTC().Format(time.RFC3339), comp.name, err)
+			_ = f.Close()
+		}
+	}()
 	return os.WriteFile(c.pidFile(comp.name), []byte(strconv.Itoa(pid)+"\n"+comp.bin+"\n"), 0o644)
 }
 

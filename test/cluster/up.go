@@ -29,7 +29,24 @@ const (
 // node that is up it returns at once; a half-up node (a crashed component, a
 // failed earlier Up) is torn down and brought up afresh. If Up fails, it tears
 // down what it started before returning the error.
-func (c Config) Up(ctx context.Context) (err error) {
+func (c Config) Up(ctx context.Context) error {
+	err := c.up(ctx)
+	var early *earlyExitError
+	if errors.As(err, &early) {
+		// Seen rarely right after heavy test runs: a component dies in its first second
+		// (its log says how). The failed attempt was torn down; one more try.
+		c.logf("%v: trying once more", err)
+		err = c.up(ctx)
+	}
+	return err
+}
+
+// earlyExitError is a component that exited while the node came up.
+type earlyExitError struct{ name, log string }
+
+func (e *earlyExitError) Error() string { return fmt.Sprintf("%s exited (see %s)", e.name, e.log) }
+
+func (c Config) up(ctx context.Context) (err error) {
 	if err := CheckHost(); err != nil {
 		return err
 	}
@@ -163,7 +180,7 @@ func (c Config) waitAPIServer(ctx context.Context) error {
 	return c.poll(ctx, apiserverTimeout, "kube-apiserver ready", func() (bool, error) {
 		for _, name := range []string{"containerd", "etcd", "kube-apiserver"} {
 			if c.runningPid(name) == 0 {
-				return false, fmt.Errorf("%s exited (see %s)", name, c.LogFile(name))
+				return false, &earlyExitError{name, c.LogFile(name)}
 			}
 		}
 		return c.apiserverReady(ctx), nil
@@ -187,7 +204,7 @@ func (c Config) waitNodeReady(ctx context.Context) error {
 	return c.poll(ctx, nodeReadyTimeout, "node Ready", func() (bool, error) {
 		for _, comp := range []string{"kubelet", "containerd"} {
 			if c.runningPid(comp) == 0 {
-				return false, fmt.Errorf("%s exited (see %s)", comp, c.LogFile(comp))
+				return false, &earlyExitError{comp, c.LogFile(comp)}
 			}
 		}
 		return nodeReady(ctx, cs, c.NodeName), nil
