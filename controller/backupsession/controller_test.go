@@ -51,6 +51,7 @@ func TestMain(m *testing.M) {
 		c = cp.Client
 		return (&backupsession.Reconciler{
 			Client:      mgr.GetClient(),
+			APIReader:   mgr.GetAPIReader(),
 			Credentials: &credentials.Store{Client: mgr.GetClient(), Secrets: mgr.GetAPIReader(), Namespace: troveNamespace},
 			Recorder:    mgr.GetEventRecorder("trove-controller"),
 			Now:         clock.Now,

@@ -25,7 +25,12 @@ import (
 // configOf fetches the session's BackupConfiguration; a missing one fails the session.
 func (r *Reconciler) configOf(ctx context.Context, s *troveapi.BackupSession) (*troveapi.BackupConfiguration, error) {
 	var config troveapi.BackupConfiguration
-	err := r.Client.Get(ctx, types.NamespacedName{Namespace: s.Namespace, Name: s.Spec.Invoker.Name}, &config)
+	key := types.NamespacedName{Namespace: s.Namespace, Name: s.Spec.Invoker.Name}
+	err := r.Client.Get(ctx, key, &config)
+	if apierrors.IsNotFound(err) && r.APIReader != nil {
+		// The cache may not have a configuration created a moment before its session.
+		err = r.APIReader.Get(ctx, key, &config)
+	}
 	if apierrors.IsNotFound(err) {
 		r.finish(s, troveapi.SessionFailed, troveapi.ReasonFailed,
 			fmt.Sprintf("BackupConfiguration %s does not exist: a session runs an existing configuration", s.Spec.Invoker.Name))

@@ -186,7 +186,12 @@ func (r *Reconciler) handOut(ctx context.Context, s *troveapi.RestoreSession) (b
 	if ref.Namespace == "" {
 		ref.Namespace = s.Namespace
 	}
-	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}, &repo); err != nil {
+	key := types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}
+	err := r.Client.Get(ctx, key, &repo)
+	if apierrors.IsNotFound(err) && r.APIReader != nil {
+		err = r.APIReader.Get(ctx, key, &repo) // the cache may lag behind a Repository just created
+	}
+	if err != nil {
 		if apierrors.IsNotFound(err) {
 			r.finish(s, troveapi.SessionFailed, troveapi.ReasonRepositoryNotFound, fmt.Sprintf("Repository %s/%s does not exist", ref.Namespace, ref.Name))
 			return false, nil
