@@ -225,46 +225,50 @@ func writeRestore(ctx context.Context, c client.Client, opts Options, results []
 // steps of one host (e.g. two databases) add up their snapshots, a failure wins and the
 // errors are joined.
 func backupsByHost(results []Result) ([]v1alpha1.HostBackupStats, error) {
-	var out []v1alpha1.HostBackupStats
-	index := map[string]int{}
+	var stats []v1alpha1.HostBackupStats
 	for _, r := range results {
 		if r.Backup == nil {
 			return nil, fmt.Errorf("a restore result among backup results: the output directory is shared with another session")
 		}
-		h := *r.Backup
-		i, seen := index[h.Hostname]
-		if !seen {
-			index[h.Hostname] = len(out)
-			out = append(out, h)
-			continue
-		}
-		o := &out[i]
-		o.Snapshots = append(o.Snapshots, h.Snapshots...)
-		o.Phase = worse(o.Phase, h.Phase)
-		o.Error = joinErrors(o.Error, h.Error)
+		stats = append(stats, *r.Backup)
 	}
-	return out, nil
+	return foldByHost(stats, func(h *v1alpha1.HostBackupStats) string { return h.Hostname },
+		func(into, from *v1alpha1.HostBackupStats) {
+			into.Snapshots = append(into.Snapshots, from.Snapshots...)
+			into.Phase, into.Error = worse(into.Phase, from.Phase), joinErrors(into.Error, from.Error)
+		}), nil
 }
 
+// restoresByHost folds restore results by host like backupsByHost.
 func restoresByHost(results []Result) ([]v1alpha1.HostRestoreStats, error) {
-	var out []v1alpha1.HostRestoreStats
-	index := map[string]int{}
+	var stats []v1alpha1.HostRestoreStats
 	for _, r := range results {
 		if r.Restore == nil {
 			return nil, fmt.Errorf("a backup result among restore results: the output directory is shared with another session")
 		}
-		h := *r.Restore
-		i, seen := index[h.Hostname]
-		if !seen {
-			index[h.Hostname] = len(out)
-			out = append(out, h)
+		stats = append(stats, *r.Restore)
+	}
+	return foldByHost(stats, func(h *v1alpha1.HostRestoreStats) string { return h.Hostname },
+		func(into, from *v1alpha1.HostRestoreStats) {
+			into.Phase, into.Error = worse(into.Phase, from.Phase), joinErrors(into.Error, from.Error)
+		}), nil
+}
+
+// foldByHost keeps one entry per host, in the order hosts first appear, merging every
+// later entry of a host into its first.
+func foldByHost[T any](stats []T, host func(*T) string, merge func(into, from *T)) []T {
+	var out []T
+	index := map[string]int{}
+	for i := range stats {
+		h := host(&stats[i])
+		if j, seen := index[h]; seen {
+			merge(&out[j], &stats[i])
 			continue
 		}
-		o := &out[i]
-		o.Phase = worse(o.Phase, h.Phase)
-		o.Error = joinErrors(o.Error, h.Error)
+		index[h] = len(out)
+		out = append(out, stats[i])
 	}
-	return out, nil
+	return out
 }
 
 // worse is Failed over anything, then Running/Pending over Succeeded.
